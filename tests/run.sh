@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# One command from a fresh machine to a passing test run: installs the Debian clients the tests
+# drive (curl, nghttp, h2load), the package with its test extras, then runs pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v nghttp >/dev/null || need+=(nghttp2-client)
+command -v h2load >/dev/null || need+=(nghttp2-client)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check -e '.[test,gunicorn]'
+exec python3 -m pytest "$@"
