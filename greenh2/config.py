@@ -1,0 +1,225 @@
+"""The one settings schema of greenh2.
+
+`Config` is a frozen dataclass. Every field carries its help text and parsing rules in its
+metadata, and everything else is generated from it: the command-line flags (`greenh2.cli`), the
+``GREENH2_*`` environment variables, the TOML config file and the gunicorn mapping
+(`gunicorn_worker`). Precedence is defaults < file < environment < command line. Unknown keys are
+errors, never silently ignored.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from greenh2.errors import ConfigError
+
+ENV_PREFIX = "GREENH2_"
+
+
+def _opt(default: Any, help: str, *, short: str | None = None, metavar: str | None = None,
+         choices: tuple[str, ...] | None = None, cli: bool = True) -> Any:
+    """A Config field with its help text; `short` is an extra CLI spelling like ``-b``."""
+    meta = {"help": help, "short": short, "metavar": metavar, "choices": choices, "cli": cli}
+    if isinstance(default, (list, tuple)):
+        return field(default=tuple(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every tunable of the server. Limits name the attack they stop (README: Limits)."""
+
+    app: str = _opt("", "WSGI application as MODULE:CALLABLE (empty: the built-in demo app)", cli=False)
+    bind: tuple[str, ...] = _opt(("127.0.0.1:8000",), "Listen on HOST:PORT, [IPv6]:PORT or "
+                                 "unix:PATH (repeatable)", short="-b", metavar="ADDRESS")
+    certfile: str = _opt("", "TLS certificate chain (PEM); enables TLS with ALPN h2/http1.1")
+    keyfile: str = _opt("", "TLS private key (PEM)")
+    self_signed: bool = _opt(False, "Serve TLS with an ephemeral self-signed localhost certificate")
+    ca_certs: str = _opt("", "CA bundle for verifying client certificates")
+    cert_reqs: str = _opt("none", "Client certificates: none, optional or required",
+                          choices=("none", "optional", "required"))
+    ciphers: str = _opt("", "OpenSSL cipher list for TLS 1.2 (default: RFC 9113 §9.2.2 AEAD suites)")
+    tls_min_version: str = _opt("1.2", "Lowest TLS version accepted", choices=("1.2", "1.3"))
+    http_protocols: str = _opt("h2,h1", "Protocols offered: h2,h1 / h2 / h1")
+    h2c_upgrade: bool = _opt(True, "Accept HTTP/1.1 'Upgrade: h2c' on cleartext (turn off behind "
+                             "proxies that forward Upgrade: h2c smuggling)")
+    threads: int = _opt(0, "Run handlers in a pool of N OS threads (0: in their stream greenlets)")
+    workers: int = _opt(1, "Number of pre-forked worker processes", short="-w")
+    worker_connections: int = _opt(1000, "Concurrent connections per worker process (connection "
+                                   "floods)")
+    max_concurrent_streams: int = _opt(100, "SETTINGS_MAX_CONCURRENT_STREAMS; live handlers per "
+                                       "connection (rapid reset)")
+    initial_window_size: int = _opt(262144, "SETTINGS_INITIAL_WINDOW_SIZE: bytes of request body "
+                                    "buffered per stream")
+    connection_window_size: int = _opt(8388608, "Connection-level receive window announced at start")
+    max_frame_size: int = _opt(16384, "SETTINGS_MAX_FRAME_SIZE we accept (16384..16777215)")
+    max_header_list_size: int = _opt(65536, "SETTINGS_MAX_HEADER_LIST_SIZE (HPACK bomb, CVE-2019-9516)")
+    header_table_size: int = _opt(4096, "SETTINGS_HEADER_TABLE_SIZE for the HPACK decoder")
+    graceful_timeout: float = _opt(30.0, "Seconds in-flight requests get to finish on shutdown")
+    keepalive: float = _opt(60.0, "Seconds an idle connection is kept open")
+    handshake_timeout: float = _opt(10.0, "Seconds for the TLS handshake plus the HTTP/2 preface or "
+                                    "first HTTP/1.1 request headers (slowloris)")
+    body_timeout: float = _opt(60.0, "Seconds a handler waits for more request body (slow POST)")
+    send_timeout: float = _opt(60.0, "Seconds a response may wait for flow-control window or a "
+                               "socket that does not drain (CVE-2019-9511, CVE-2019-9517)")
+    limit_request_line: int = _opt(8190, "Longest HTTP/1.1 request line (414 beyond)")
+    limit_request_fields: int = _opt(100, "Most HTTP/1.1 header fields (431 beyond)")
+    limit_request_field_size: int = _opt(8190, "Longest HTTP/1.1 header field (431 beyond)")
+    max_requests: int = _opt(0, "Restart a worker after this many requests (0: never)")
+    max_requests_jitter: int = _opt(0, "Random 0..N added to max_requests per worker")
+    log_level: str = _opt("info", "Logging threshold",
+                          choices=("debug", "info", "warning", "error", "critical"))
+    access_log: str = _opt("", "Access log file ('-' for stderr; empty: off)")
+    access_log_format: str = _opt('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
+                                  '%(H)s', "Access log line, gunicorn atoms")
+    error_log: str = _opt("-", "Error log file ('-' for stderr)")
+    monkey_patch: bool = _opt(True, "gevent.monkey.patch_all() before importing the app (turn off "
+                              "for apps that patch themselves)")
+    forwarded_allow_ips: str = _opt("127.0.0.1,::1", "Peers whose X-Forwarded-* headers are trusted "
+                                    "('*' for all)")
+    secure_scheme_headers: tuple[str, ...] = _opt(
+        ("X-FORWARDED-PROTOCOL=ssl", "X-FORWARDED-PROTO=https", "X-FORWARDED-SSL=on"),
+        "HEADER=VALUE pairs from trusted peers that mark the request as https (repeatable)")
+    chdir: str = _opt("", "Change to this directory before importing the app")
+    server_header: str = _opt("greenh2", "Value of the Server response header (empty: none)")
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def replace(self, **changes: Any) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def tls_enabled(self) -> bool:
+        return bool(self.certfile or self.self_signed)
+
+    @property
+    def protocols(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.http_protocols.split(",") if p.strip())
+
+    # --- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, cli: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None,
+             config_file: str | None = None) -> "Config":
+        """Merge defaults < config file < GREENH2_* environment < command line."""
+        environ = os.environ if environ is None else environ
+        merged: dict[str, Any] = {}
+        path = config_file or environ.get(ENV_PREFIX + "CONFIG", "")
+        if path:
+            merged.update(coerce_mapping(read_toml(path), source=path))
+        merged.update(from_environ(environ))
+        merged.update(cli or {})
+        try:
+            return cls(**merged)
+        except TypeError as exc:  # a wrong type slipped through a programmatic caller
+            raise ConfigError(str(exc)) from None
+
+
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(Config)}
+_TYPES: dict[str, Any] = {n: f.type for n, f in FIELDS.items()}
+
+
+def read_toml(path: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    return data.get("greenh2", data) if isinstance(data.get("greenh2"), dict) else data
+
+
+def from_environ(environ: Mapping[str, str]) -> dict[str, Any]:
+    """GREENH2_<FIELD> variables; an unknown GREENH2_ name is an error (a typo must not pass)."""
+    raw = {k[len(ENV_PREFIX):].lower(): v for k, v in environ.items()
+           if k.startswith(ENV_PREFIX) and k != ENV_PREFIX + "CONFIG"}
+    return coerce_mapping(raw, source="environment", env=True)
+
+
+def coerce_mapping(raw: Mapping[str, Any], *, source: str, env: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in FIELDS:
+            shown = ENV_PREFIX + name.upper() if env else key
+            raise ConfigError(f"unknown setting {shown!r} in {source}")
+        out[name] = coerce(name, value)
+    return out
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Turn a string (env, CLI) or TOML value into the field's type, or raise ConfigError."""
+    kind = _TYPES[name]
+    try:
+        if kind == "bool":
+            return _to_bool(value)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind.startswith("tuple"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(i).strip() for i in items if str(i).strip())
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"setting {name!r}: {value!r} is not a valid {kind}") from None
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(value)
+
+
+_RANGES: dict[str, tuple[float, float]] = {
+    "threads": (0, 1024), "workers": (1, 1024), "worker_connections": (1, 1_000_000),
+    "max_concurrent_streams": (1, 2**31 - 1), "initial_window_size": (1, 2**31 - 1),
+    "connection_window_size": (65535, 2**31 - 1), "max_frame_size": (16384, 16777215),
+    "max_header_list_size": (1024, 2**31 - 1), "header_table_size": (0, 2**31 - 1),
+    "graceful_timeout": (0, 86400), "keepalive": (0, 86400), "handshake_timeout": (0.01, 3600),
+    "body_timeout": (0.01, 86400), "send_timeout": (0.01, 86400),
+    "limit_request_line": (64, 1 << 20), "limit_request_fields": (1, 32768),
+    "limit_request_field_size": (64, 1 << 20), "max_requests": (0, 2**63), "max_requests_jitter": (0, 2**63),
+}
+
+
+def _validate(cfg: Config) -> None:
+    for name, (low, high) in _RANGES.items():
+        value = getattr(cfg, name)
+        if not low <= value <= high:
+            raise ConfigError(f"setting {name!r}: {value} is out of range {low:g}..{high:g}")
+    for name, f in FIELDS.items():
+        choices = f.metadata["choices"]
+        if choices and getattr(cfg, name) not in choices:
+            raise ConfigError(f"setting {name!r}: {getattr(cfg, name)!r} is not one of "
+                              f"{', '.join(choices)}")
+    if bool(cfg.certfile) != bool(cfg.keyfile):
+        raise ConfigError("certfile and keyfile must be given together")
+    if cfg.certfile and cfg.self_signed:
+        raise ConfigError("self_signed and certfile exclude each other")
+    if not cfg.bind:
+        raise ConfigError("at least one bind address is needed")
+    unknown = set(cfg.protocols) - {"h2", "h1"}
+    if unknown or not cfg.protocols:
+        raise ConfigError(f"http_protocols: {cfg.http_protocols!r}: use h2, h1 or h2,h1")
+    from greenh2.binds import parse_bind  # local: binds imports errors only
+    for address in cfg.bind:
+        parse_bind(address)

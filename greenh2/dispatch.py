@@ -1,0 +1,58 @@
+"""From a parsed request to the WSGI app and back, for both protocols and both server faces.
+
+`Dispatcher` is the one place where a request meets the application: it builds the environ,
+runs the app (in the stream's greenlet, or in an OS thread pool with `--threads`), writes the
+access log line and counts requests for `max_requests`. The standalone server and the gunicorn
+worker both hand their connections a Dispatcher; nothing here knows which protocol is in use.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Optional
+
+from greenh2.accesslog import AccessLog
+from greenh2.config import Config
+from greenh2.wsgi import ConnInfo, RequestHead, Sink, build_environ, run_app
+from greenh2.wsgiinput import InputStream
+
+log = logging.getLogger("greenh2")
+Hook = Optional[Callable[..., Any]]
+
+
+class Dispatcher:
+    def __init__(self, app: Callable[..., Any], config: Config, access_log: AccessLog | None = None,
+                 pre_request: Hook = None, post_request: Hook = None) -> None:
+        self.app = app
+        self.config = config
+        self.access_log = access_log
+        self.pre_request = pre_request
+        self.post_request = post_request
+        self.requests = 0
+        self.on_request: Callable[[int], None] | None = None  # max_requests bookkeeping
+        self.pool = None
+        if config.threads:
+            from greenh2.threads import ThreadRunner
+            self.pool = ThreadRunner(config.threads)
+
+    def __call__(self, head: RequestHead, conn: ConnInfo, pull: Callable[[int], bytes],
+                 sink: Sink) -> None:
+        """Serve one request. `pull(n)` gives request body bytes (b"" at the end)."""
+        started = time.time()
+        if self.pool is not None:
+            pull, sink = self.pool.bridge_pull(pull), self.pool.bridge_sink(sink)
+        environ = build_environ(head, conn, InputStream(pull))
+        if self.pre_request is not None:
+            self.pre_request(environ)
+        if self.pool is not None:
+            environ["wsgi.multithread"] = True
+            resp = self.pool.run(self.app, environ, sink, self.config.server_header)
+        else:
+            resp = run_app(self.app, environ, sink, self.config.server_header)
+        self.requests += 1
+        if self.post_request is not None:
+            self.post_request(environ, resp)
+        if self.access_log is not None:
+            self.access_log.log(environ, resp, time.time() - started)
+        if self.on_request is not None:
+            self.on_request(self.requests)

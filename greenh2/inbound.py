@@ -1,0 +1,118 @@
+"""Frame-boundary scanner in front of h2 (sans-IO).
+
+h2 buffers a whole frame before it checks the frame's length, ACKs every PING and SETTINGS it is
+sent, and closes its whole state on any GOAWAY it receives. This scanner sees each 9-byte frame
+header (RFC 9113 §4.1) as the bytes arrive, so that:
+
+* a frame longer than our SETTINGS_MAX_FRAME_SIZE is refused at its header, before its payload is
+  buffered (RFC 9113 §4.2, FRAME_SIZE_ERROR);
+* every frame header is shown to a rate limiter (`on_frame`) before h2 acts on it (flood
+  attacks, CVE-2019-9512/9514/9515/9518);
+* a client's GOAWAY is taken out of the byte stream and reported, so responses in flight can
+  still be sent after a graceful GOAWAY (RFC 9113 §6.8) instead of h2 refusing every later send.
+"""
+from __future__ import annotations
+
+from typing import Callable, Union
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+FRAME_HEADER = 9
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
+    CONTINUATION = range(10)
+END_HEADERS = 0x4
+
+
+class FrameTooLarge(Exception):
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(f"frame of {length} bytes exceeds SETTINGS_MAX_FRAME_SIZE {limit}")
+
+
+class Goaway:
+    """A GOAWAY frame taken out of the stream: its raw payload (validated by the engine)."""
+    __slots__ = ("stream_id", "payload")
+
+    def __init__(self, stream_id: int, payload: bytes) -> None:
+        self.stream_id = stream_id
+        self.payload = payload
+
+
+Piece = Union[memoryview, bytes, Goaway]
+FrameHook = Callable[[int, int, int, int], None]  # (type, flags, length, stream_id)
+
+
+class FrameScanner:
+    def __init__(self, max_frame_size: int, on_frame: FrameHook, expect_preface: bool = True) -> None:
+        self.max_frame_size = max_frame_size
+        self._on_frame = on_frame
+        self._preface_left = len(PREFACE) if expect_preface else 0
+        self._header = bytearray()
+        self._payload_left = 0
+        self._capture: bytearray | None = None
+        self._capture_sid = 0
+        self._in_header_block = False
+        self._frames = 0
+
+    def feed(self, data: bytes) -> list[Piece]:
+        """Split `data` into pieces: bytes for h2, in order, and captured GOAWAY frames."""
+        view = memoryview(data)
+        pieces: list[Piece] = []
+        pos, end, fwd = 0, len(view), 0  # view[fwd:pos] is pending for h2
+        while pos < end:
+            if self._preface_left:
+                step = min(self._preface_left, end - pos)
+                self._preface_left -= step
+                pos += step
+            elif self._payload_left:
+                step = min(self._payload_left, end - pos)
+                if self._capture is not None:
+                    self._capture += view[pos:pos + step]
+                self._payload_left -= step
+                pos += step
+                if self._capture is not None and not self._payload_left:
+                    pieces.append(Goaway(self._capture_sid, bytes(self._capture)))
+                    self._capture = None
+                    fwd = pos
+            else:
+                if self._header:  # a header split across reads: finish it first
+                    step = min(FRAME_HEADER - len(self._header), end - pos)
+                    self._header += view[pos:pos + step]
+                    pos += step
+                    if len(self._header) < FRAME_HEADER:
+                        break
+                    header, self._header = bytes(self._header), bytearray()
+                    if self._starts_frame(header):
+                        pieces.append(header)
+                    fwd = pos
+                elif end - pos < FRAME_HEADER:
+                    if pos > fwd:
+                        pieces.append(view[fwd:pos])
+                    self._header += view[pos:end]
+                    return pieces
+                else:
+                    header_start = pos
+                    pos += FRAME_HEADER
+                    if not self._starts_frame(view[header_start:pos]):
+                        if header_start > fwd:
+                            pieces.append(view[fwd:header_start])
+                        fwd = pos
+        if pos > fwd:
+            pieces.append(view[fwd:pos])
+        return pieces
+
+    def _starts_frame(self, header: bytes | memoryview) -> bool:
+        """Account one frame header; False if the frame is captured instead of forwarded."""
+        length = int.from_bytes(header[0:3], "big")
+        ftype, flags = header[3], header[4]
+        stream_id = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF
+        if length > self.max_frame_size:
+            raise FrameTooLarge(length, self.max_frame_size)
+        self._on_frame(ftype, flags, length, stream_id)
+        self._payload_left = length
+        capture = (ftype == GOAWAY and self._frames > 0 and not self._in_header_block
+                   and stream_id == 0 and length >= 8)
+        self._frames += 1
+        if ftype in (HEADERS, PUSH_PROMISE, CONTINUATION):
+            self._in_header_block = not flags & END_HEADERS
+        if capture:
+            self._capture, self._capture_sid = bytearray(), stream_id
+        return not capture

@@ -1,0 +1,84 @@
+"""One serving process: gevent StreamServers on the listening sockets, a connection cap, signal
+handling and graceful stop. Used directly by `greenh2` (one process), by each pre-forked worker
+(`prefork.py`), and, through `ConnectionHandler`, by the gunicorn worker.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import socket
+from typing import Any, Callable
+
+import gevent
+from gevent.event import Event
+from gevent.pool import Pool
+from gevent.server import StreamServer
+
+from greenh2.accesslog import AccessLog
+from greenh2.config import Config
+from greenh2.connection import ConnectionHandler
+from greenh2.dispatch import Dispatcher
+
+log = logging.getLogger("greenh2")
+
+
+def build_handler(config: Config, app: Callable[..., Any], **hooks: Any) -> ConnectionHandler:
+    """The app, access log and TLS context wrapped into the per-connection entry point."""
+    access = AccessLog(config.access_log, config.access_log_format) if config.access_log else None
+    dispatcher = Dispatcher(app, config, access, **hooks)
+    ssl_context = None
+    if config.tls_enabled:
+        from greenh2.tls import make_context
+        ssl_context = make_context(config, config.certfile, config.keyfile)
+    return ConnectionHandler(config, dispatcher, ssl_context)
+
+
+def as_gevent_socket(sock: socket.socket) -> socket.socket:
+    """Listening sockets bound before monkey-patching (in a pre-fork master) become gevent's."""
+    from gevent import socket as gsocket
+    if isinstance(sock, gsocket.socket):
+        return sock
+    return gsocket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+
+
+class Server:
+    def __init__(self, config: Config, handler: ConnectionHandler, listeners: list[socket.socket]) -> None:
+        self.config = config
+        self.handler = handler
+        self.pool = Pool(config.worker_connections)  # full pool: accepting pauses (floods)
+        self.servers = [StreamServer(as_gevent_socket(s), handler.handle, spawn=self.pool)
+                        for s in listeners]
+        self.stopping = Event()
+        self._install_max_requests()
+
+    def _install_max_requests(self) -> None:
+        limit = self.config.max_requests
+        if not limit:
+            return
+        limit += random.randint(0, self.config.max_requests_jitter)
+
+        def on_request(count: int) -> None:
+            if count >= limit and not self.stopping.is_set():
+                log.info("max_requests (%d) reached: restarting worker", limit)
+                self.stopping.set()
+        self.handler.dispatcher.on_request = on_request
+
+    def serve_forever(self) -> None:
+        for server in self.servers:
+            server.start()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+            gevent.signal_handler(sig, self.stopping.set)
+        gevent.signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored without --workers"))
+        self.stopping.wait()
+        self.graceful_stop()
+
+    def graceful_stop(self, timeout: float | None = None) -> None:
+        """Stop accepting, GOAWAY everyone, wait for in-flight requests, then force-close."""
+        timeout = self.config.graceful_timeout if timeout is None else timeout
+        for server in self.servers:
+            server.close()
+        self.handler.shutdown()
+        if not self.pool.join(timeout=timeout):
+            log.warning("graceful timeout (%.0fs): closing %d connections", timeout, len(self.pool))
+            self.pool.kill(timeout=2)
