@@ -57,11 +57,13 @@ def _help(f: Any) -> str:
     default = f.default
     if isinstance(default, tuple):
         default = ", ".join(default)
-    return f"{f.metadata['help']} (default: {default!r})" if default not in ("", False) else f.metadata["help"]
+    text = f"{f.metadata['help']} (default: {default})" if default not in ("", False) else f.metadata["help"]
+    return text.replace("%", "%%")
 
 
 def parse_config(argv: list[str]) -> Config:
-    args = vars(build_parser().parse_args(argv))
+    args = {k: tuple(v) if isinstance(v, list) else v
+            for k, v in vars(build_parser().parse_args(argv)).items()}
     config_file = args.pop("config_file", None)
     return Config.load(args, os.environ, config_file)
 

@@ -44,6 +44,8 @@ class Config:
     ciphers: str = _opt("", "OpenSSL cipher list for TLS 1.2 (default: RFC 9113 §9.2.2 AEAD suites)")
     tls_min_version: str = _opt("1.2", "Lowest TLS version accepted", choices=("1.2", "1.3"))
     http_protocols: str = _opt("h2,h1", "Protocols offered: h2,h1 / h2 / h1")
+    h2c_prior_knowledge: bool = _opt(True, "Accept HTTP/2 with prior knowledge on cleartext "
+                                     "(connections that open with the HTTP/2 preface)")
     h2c_upgrade: bool = _opt(True, "Accept HTTP/1.1 'Upgrade: h2c' on cleartext (turn off behind "
                              "proxies that forward Upgrade: h2c smuggling)")
     threads: int = _opt(0, "Run handlers in a pool of N OS threads (0: in their stream greenlets)")

@@ -64,7 +64,8 @@ class ConnectionHandler:
             self._run(H2Session(transport, self.config, self.dispatcher, info))
             return
         preread = b""
-        if "h2" in protocols and transport.alpn != "http/1.1":
+        if "h2" in protocols and transport.alpn != "http/1.1" and \
+                (transport.secure or self.config.h2c_prior_knowledge):
             preread = sniff(transport, deadline)
             if preread[:3] == PREFACE[:3]:
                 self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread))

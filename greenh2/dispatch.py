@@ -30,6 +30,8 @@ class Dispatcher:
         self.post_request = post_request
         self.requests = 0
         self.on_request: Callable[[int], None] | None = None  # max_requests bookkeeping
+        self.trusted = _trusted_peers(config.forwarded_allow_ips)
+        self.scheme_headers = _scheme_headers(config.secure_scheme_headers)
         self.pool = None
         if config.threads:
             from greenh2.threads import ThreadRunner
@@ -42,6 +44,8 @@ class Dispatcher:
         if self.pool is not None:
             pull, sink = self.pool.bridge_pull(pull), self.pool.bridge_sink(sink)
         environ = build_environ(head, conn, InputStream(pull))
+        if self.scheme_headers and (self.trusted is None or conn.remote_addr in self.trusted):
+            _apply_forwarded_scheme(environ, self.scheme_headers)
         if self.pre_request is not None:
             self.pre_request(environ)
         if self.pool is not None:
@@ -56,3 +60,28 @@ class Dispatcher:
             self.access_log.log(environ, resp, time.time() - started)
         if self.on_request is not None:
             self.on_request(self.requests)
+
+
+def _trusted_peers(spec: str) -> frozenset[str] | None:
+    """forwarded_allow_ips: None means every peer ('*')."""
+    items = {item.strip() for item in spec.split(",") if item.strip()}
+    return None if "*" in items else frozenset(items)
+
+
+def _scheme_headers(pairs: tuple[str, ...]) -> dict[str, str]:
+    """'X-FORWARDED-PROTO=https' -> {'HTTP_X_FORWARDED_PROTO': 'https'}."""
+    out = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        out["HTTP_" + name.strip().upper().replace("-", "_")] = value.strip().lower()
+    return out
+
+
+def _apply_forwarded_scheme(environ: dict[str, Any], headers: dict[str, str]) -> None:
+    """A trusted proxy says whether the client used https (gunicorn's secure_scheme_headers)."""
+    for key, secure_value in headers.items():
+        value = environ.get(key)
+        if value is not None:
+            secure = value.strip().lower() == secure_value
+            environ["wsgi.url_scheme"] = "https" if secure else "http"
+            return

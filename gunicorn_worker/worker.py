@@ -1,0 +1,137 @@
+"""GreenH2Worker: gunicorn's worker lifecycle around greenh2's connection handler.
+
+gunicorn's contract (gunicorn/workers/base.py): `__init__` runs in the master before fork, so
+nothing process-wide happens there; `init_process()` runs in the child, where we monkey-patch,
+re-init the hub and let gunicorn load the app before `run()`; `notify()` must be called at least
+every `timeout` seconds (a separate greenlet does it, so 1,000 long streams never starve it);
+SIGTERM/SIGQUIT stop gracefully within `graceful_timeout` (GOAWAY with the last stream id).
+"""
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+import sys
+from typing import Any
+
+from gunicorn.workers.base import Worker
+
+
+class _ReqShim:
+    """What gunicorn's pre_request/post_request hooks and access log read off a request."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.method = environ["REQUEST_METHOD"]
+        self.uri = environ.get("RAW_URI", "")
+        self.path = environ.get("PATH_INFO", "")
+        self.query = environ.get("QUERY_STRING", "")
+        self.version = (2, 0) if environ["SERVER_PROTOCOL"] == "HTTP/2.0" else (1, 1)
+        self.headers = [(k[5:].replace("_", "-"), v) for k, v in environ.items()
+                        if k.startswith("HTTP_") and isinstance(v, str)]
+
+
+class _RespShim:
+    def __init__(self, resp: Any) -> None:
+        self.status = f"{resp.status} {resp.reason}".strip()
+        self.status_code = resp.status
+        self.headers = resp.headers or []
+        self.sent = resp.bytes_sent
+        self.response_length = resp.bytes_sent
+
+
+class _GunicornAccessLog:
+    """greenh2's access-log interface on top of gunicorn's logger (its atoms and targets)."""
+
+    def __init__(self, glog: Any) -> None:
+        self.glog = glog
+
+    def log(self, environ: dict[str, Any], resp: Any, duration: float) -> None:
+        self.glog.access(_RespShim(resp), _ReqShim(environ), environ,
+                         datetime.timedelta(seconds=duration))
+
+
+class GreenH2Worker(Worker):
+    def init_process(self) -> None:
+        from gevent import hub, monkey
+        monkey.patch_all()
+        from gevent import socket as gsocket
+        self.sockets = [gsocket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach())
+                        for s in self.sockets]
+        hub.reinit()
+        super().init_process()
+
+    def init_signals(self) -> None:
+        super().init_signals()
+        import signal
+        import gevent
+        # Handlers run as greenlets so they may block (gunicorn #1126).
+        gevent.signal_handler(signal.SIGTERM, self._stop)
+        gevent.signal_handler(signal.SIGQUIT, self._quit)
+        gevent.signal_handler(signal.SIGINT, self._quit)
+
+    def _stop(self) -> None:
+        self.alive = False
+
+    def _quit(self) -> None:
+        self.alive = False
+        self.cfg.worker_int(self)
+
+    def notify(self) -> None:
+        super().notify()
+        if self.ppid != os.getppid():
+            self.log.info("Parent changed, shutting down: %s", self)
+            self.alive = False
+
+    def run(self) -> None:
+        import gevent
+        from greenh2.server import Server, build_handler
+        from gunicorn_worker.settings import config_from_gunicorn
+
+        config, notes = config_from_gunicorn(self.cfg)
+        self._route_logging()
+        for note in notes:
+            self.log.info(note)
+        handler = build_handler(config, self.wsgi, pre_request=self._pre_request,
+                                post_request=self._post_request)
+        if self.log.access_log_enabled:
+            handler.dispatcher.access_log = _GunicornAccessLog(self.log)
+        handler.dispatcher.on_request = self._count_request
+        server = Server(config, handler, self.sockets)
+        for srv in server.servers:
+            srv.start()
+        heartbeat = gevent.spawn(self._heartbeat)
+        try:
+            while self.alive:
+                gevent.sleep(0.2)
+            server.graceful_stop(self.cfg.graceful_timeout)
+        finally:
+            heartbeat.kill()
+
+    def _heartbeat(self) -> None:
+        import gevent
+        interval = max(min(self.timeout / 4.0, 1.0), 0.1) if self.timeout else 1.0
+        while True:
+            self.notify()
+            gevent.sleep(interval)
+
+    def _count_request(self, count: int) -> None:
+        self.nr = count
+        if count >= self.max_requests and self.alive:
+            self.log.info("Autorestarting worker after current request.")
+            self.alive = False
+
+    def _pre_request(self, environ: dict[str, Any]) -> None:
+        self.cfg.pre_request(self, _ReqShim(environ))
+
+    def _post_request(self, environ: dict[str, Any], resp: Any) -> None:
+        self.cfg.post_request(self, _ReqShim(environ), environ, _RespShim(resp))
+
+    def _route_logging(self) -> None:
+        """greenh2's own log lines go wherever gunicorn's error log goes."""
+        glog = logging.getLogger("greenh2")
+        error_log = getattr(self.log, "error_log", None)
+        if error_log is not None:
+            glog.handlers[:] = list(error_log.handlers) or [logging.StreamHandler(sys.stderr)]
+            glog.setLevel(error_log.level)
+            glog.propagate = False
