@@ -102,12 +102,16 @@ def main(argv: list[str] | None = None) -> None:
         listeners = [open_listener(a) for a in addresses]
     except ConfigError as exc:
         fail(str(exc))
-    for address, sock in zip(addresses, listeners):
-        log.info("Listening at: %s (%s)", address.url(config.tls_enabled, sock), _protocols(config))
+    urls = [a.url(config.tls_enabled, s) for a, s in zip(addresses, listeners)]
+
+    def announce() -> None:
+        for url in urls:
+            log.info("Listening at: %s (%s)", url, _protocols(config))
     if config.workers > 1:
         from greenh2.prefork import Master
+        announce()
         sys.exit(Master(config, listeners, lambda socks: run_worker(config, socks)).run())
-    sys.exit(run_worker(config, listeners))
+    sys.exit(run_worker(config, listeners, announce))
 
 
 def _protocols(config: Config) -> str:
@@ -125,7 +129,7 @@ def _check_tls(config: Config) -> None:
     make_context(config, config.certfile, config.keyfile)
 
 
-def run_worker(config: Config, listeners: list[Any]) -> int:
+def run_worker(config: Config, listeners: list[Any], announce: Any = None) -> int:
     """Patch, import the app, serve until stopped. Returns the process exit status."""
     if config.monkey_patch:
         from gevent import monkey
@@ -144,6 +148,8 @@ def run_worker(config: Config, listeners: list[Any]) -> int:
         print(f"greenh2: error: {exc}", file=sys.stderr)
         from greenh2.prefork import BOOT_ERROR
         return BOOT_ERROR if config.workers > 1 else EXIT_USAGE
+    if announce is not None:  # after the app loaded: a failed start prints only its error
+        announce()
     log.info("greenh2 %s serving (pid %d)", __version__, os.getpid())
     server.serve_forever()
     log.info("stopped")

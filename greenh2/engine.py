@@ -7,6 +7,8 @@ What it adds on top of h2 (h2 leaves these to the server):
 * the connection receive window is raised at start so concurrent uploads do not stall;
 * frame headers pass the `FrameScanner` and `FloodGuard` before h2 acts on them;
 * a client's graceful GOAWAY does not stop responses in flight (RFC 9113 §6.8);
+* a field block that fails to decode is COMPRESSION_ERROR (RFC 9113 §4.3), not h2's
+  PROTOCOL_ERROR;
 * outbound bytes collect in one buffer that the I/O edge drains with one write per burst.
 """
 from __future__ import annotations
@@ -20,9 +22,12 @@ from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
+from hyperframe.frame import GoAwayFrame
+from hpack import Decoder
+from hpack.exceptions import HPACKError, OversizedHeaderListError
 
 from greenh2.config import Config
-from greenh2.inbound import FrameScanner, FrameTooLarge, Goaway
+from greenh2.inbound import FrameScanner, FrameSizeError, Goaway, PrefaceError
 from greenh2.limits import FloodGuard, TooMuch
 
 # h2 treats "too many streams" as a connection error; we keep its own limit out of the way and
@@ -47,6 +52,21 @@ class PeerGoaway:
         self.last_stream_id = last_stream_id
 
 
+class CompressionFailure(Exception):
+    """A field block could not be decoded (RFC 7541). h2 would report PROTOCOL_ERROR; RFC 9113
+    §4.3 requires COMPRESSION_ERROR. Not an HPACKError, so it passes through h2 untranslated."""
+
+
+class _Decoder(Decoder):
+    def decode(self, data: bytes, raw: bool = False) -> Any:  # type: ignore[override]
+        try:
+            return super().decode(data, raw=raw)
+        except OversizedHeaderListError:
+            raise  # HPACK bomb (CVE-2019-9516): h2 ends the connection with ENHANCE_YOUR_CALM
+        except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
+            raise CompressionFailure(f"field block decoding failed: {exc}") from None
+
+
 def _h2_configuration() -> H2Configuration:
     # Outbound headers are validated once, in the WSGI layer, when the app calls start_response.
     return H2Configuration(client_side=False, header_encoding=None,
@@ -58,12 +78,14 @@ class Engine:
     def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.conn = H2Connection(_h2_configuration())
+        self.conn.decoder = _Decoder()
         self.guard = FloodGuard(config, clock)
         self.scanner = FrameScanner(config.max_frame_size, self.guard.on_frame)
         self._out = bytearray()
         self.peer_goaway: PeerGoaway | None = None
         self.failure: ConnectionEnd | None = None  # set when a send-side limit ended the connection
         self.closed = False
+        self.sent_goaway = False
 
     # --- setup --------------------------------------------------------------------------------
 
@@ -112,8 +134,12 @@ class Engine:
                     events.append(self._peer_goaway(piece))
                 else:
                     events.extend(self.conn.receive_data(piece))
-        except FrameTooLarge as exc:
+        except FrameSizeError as exc:
             self._fail(ErrorCodes.FRAME_SIZE_ERROR, str(exc))
+        except PrefaceError as exc:
+            self._fail(ErrorCodes.PROTOCOL_ERROR, str(exc))
+        except CompressionFailure as exc:
+            self._fail(ErrorCodes.COMPRESSION_ERROR, str(exc))
         except TooMuch as exc:
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
         except ProtocolError as exc:  # h2 has queued its GOAWAY already
@@ -209,9 +235,23 @@ class Engine:
                last_stream_id: int | None = None) -> None:
         if self.closed:
             return
-        data = reason.encode("utf-8", "replace")[:256] if code else None
+        if code == ErrorCodes.NO_ERROR:
+            self._graceful_goaway(last_stream_id)
+            return
+        data = reason.encode("utf-8", "replace")[:256]
         self.conn.close_connection(code, additional_data=data, last_stream_id=last_stream_id)
         self._collect()
+
+    def _graceful_goaway(self, last_stream_id: int | None) -> None:
+        """RFC 9113 §6.8: streams up to last_stream_id still complete after a NO_ERROR GOAWAY.
+        h2 refuses every send once it has sent GOAWAY, so this frame is written by hand and
+        h2's state stays open; the session refuses streams opened after it."""
+        self._collect()
+        frame = GoAwayFrame(0)
+        frame.last_stream_id = self.highest_stream_id if last_stream_id is None else last_stream_id
+        frame.error_code = 0
+        self._out += frame.serialize()
+        self.sent_goaway = True
 
     def ping(self, opaque: bytes = b"greenh2!") -> None:
         self.conn.ping(opaque)

@@ -107,7 +107,7 @@ class H2Session:
         if greenlets:
             gevent.joinall(greenlets, timeout=1.0)
             gevent.killall([g for g in greenlets if not g.dead], StreamGone, block=True, timeout=1.0)
-        if not self.broken and not self.engine.closed:
+        if not self.broken and not self.engine.closed and not self.engine.sent_goaway:
             self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=self.engine.highest_stream_id)
         self._flush_final(writer)
         writer.kill(block=True, timeout=1.0)

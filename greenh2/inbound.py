@@ -5,7 +5,11 @@ sent, and closes its whole state on any GOAWAY it receives. This scanner sees ea
 header (RFC 9113 §4.1) as the bytes arrive, so that:
 
 * a frame longer than our SETTINGS_MAX_FRAME_SIZE is refused at its header, before its payload is
-  buffered (RFC 9113 §4.2, FRAME_SIZE_ERROR);
+  buffered (RFC 9113 §4.2, FRAME_SIZE_ERROR), and so is a connection-level frame whose fixed
+  length is wrong (SETTINGS ACK with a payload §6.5, PING §6.7, RST_STREAM §6.4, GOAWAY §6.8,
+  WINDOW_UPDATE §6.9);
+* the client connection preface must be followed by a SETTINGS frame (RFC 9113 §3.4), or the
+  connection ends with PROTOCOL_ERROR;
 * every frame header is shown to a rate limiter (`on_frame`) before h2 acts on it (flood
   attacks, CVE-2019-9512/9514/9515/9518);
 * a client's GOAWAY is taken out of the byte stream and reported, so responses in flight can
@@ -20,11 +24,23 @@ FRAME_HEADER = 9
 DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, \
     CONTINUATION = range(10)
 END_HEADERS = 0x4
+ACK = 0x1
+# Frames whose length is fixed; a wrong length is a connection FRAME_SIZE_ERROR when the frame is
+# connection-wide (PRIORITY's wrong length is only a stream error, §6.3, and stays with h2).
+_EXACT_LENGTH = {PING: 8, RST_STREAM: 4, WINDOW_UPDATE: 4}
 
 
-class FrameTooLarge(Exception):
+class FrameSizeError(Exception):
+    """A connection error FRAME_SIZE_ERROR, detected at the frame header (RFC 9113 §4.2)."""
+
+
+class FrameTooLarge(FrameSizeError):
     def __init__(self, length: int, limit: int) -> None:
         super().__init__(f"frame of {length} bytes exceeds SETTINGS_MAX_FRAME_SIZE {limit}")
+
+
+class PrefaceError(Exception):
+    """The preface was not followed by SETTINGS: connection error PROTOCOL_ERROR (§3.4)."""
 
 
 class Goaway:
@@ -51,6 +67,7 @@ class FrameScanner:
         self._capture_sid = 0
         self._in_header_block = False
         self._frames = 0
+        self._need_settings = expect_preface
 
     def feed(self, data: bytes) -> list[Piece]:
         """Split `data` into pieces: bytes for h2, in order, and captured GOAWAY frames."""
@@ -60,24 +77,28 @@ class FrameScanner:
         while pos < end:
             if self._preface_left:
                 step = min(self._preface_left, end - pos)
+                offset = len(PREFACE) - self._preface_left
+                if view[pos:pos + step] != PREFACE[offset:offset + step]:
+                    raise PrefaceError("invalid connection preface")  # RFC 9113 §3.4
                 self._preface_left -= step
                 pos += step
             elif self._payload_left:
                 step = min(self._payload_left, end - pos)
-                if self._capture is not None:
-                    self._capture += view[pos:pos + step]
                 self._payload_left -= step
                 pos += step
-                if self._capture is not None and not self._payload_left:
-                    pieces.append(Goaway(self._capture_sid, bytes(self._capture)))
-                    self._capture = None
+                if self._capture is not None:  # captured bytes are never forwarded to h2
+                    self._capture += view[pos - step:pos]
                     fwd = pos
+                    if not self._payload_left:
+                        pieces.append(Goaway(self._capture_sid, bytes(self._capture)))
+                        self._capture = None
             else:
                 if self._header:  # a header split across reads: finish it first
                     step = min(FRAME_HEADER - len(self._header), end - pos)
                     self._header += view[pos:pos + step]
                     pos += step
                     if len(self._header) < FRAME_HEADER:
+                        fwd = pos  # still incomplete: held in _header, not forwarded
                         break
                     header, self._header = bytes(self._header), bytearray()
                     if self._starts_frame(header):
@@ -106,6 +127,15 @@ class FrameScanner:
         stream_id = int.from_bytes(header[5:9], "big") & 0x7FFFFFFF
         if length > self.max_frame_size:
             raise FrameTooLarge(length, self.max_frame_size)
+        if self._need_settings:
+            # §3.4: "This sequence MUST be followed by a SETTINGS frame, which MAY be empty."
+            if ftype != SETTINGS or flags & ACK:
+                raise PrefaceError(f"connection preface followed by frame type {ftype}, not SETTINGS")
+            self._need_settings = False
+        expected = _EXACT_LENGTH.get(ftype)
+        if (expected is not None and length != expected) or (ftype == GOAWAY and length < 8) or \
+                (ftype == SETTINGS and (length % 6 or (flags & ACK and length))):
+            raise FrameSizeError(f"frame type {ftype} with invalid length {length}")
         self._on_frame(ftype, flags, length, stream_id)
         self._payload_left = length
         capture = (ftype == GOAWAY and self._frames > 0 and not self._in_header_block
