@@ -140,7 +140,8 @@ def tables(results: dict, servers: list, ceiling: Optional[dict]) -> str:
                 notes = [] if row.get("streams") is None else [
                     f"failed {row.get('failed', 0)}, unfinished {row.get('unfinished', 0)}, "
                     f"gap p50 {row.get('gap_p50_ms')} ms, first-event p99 "
-                    f"{row.get('first_p99_ms')} ms"]
+                    f"{row.get('first_p99_ms')} ms, took {row.get('elapsed_s')} s, "
+                    f"client CPU {row.get('client_cpu_s')} s"]
             notes.append(row.get("note") or "")
             if row.get("error"):
                 notes.append("ERROR: " + row["error"].replace("|", "/").replace("\n", " ")[:200])

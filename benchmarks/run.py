@@ -104,7 +104,7 @@ def summarize(sc, runs: list, start_error: str) -> dict:
         rep = sorted(runs, key=lambda r: (r.get("value") is None, r.get("value") or 0))
         mid = rep[(len(rep) - 1) // 2] if vals else runs[0]
         for k in ("streams", "completed", "failed", "unfinished", "gap_p50_ms", "gap_p99_ms",
-                  "gap_max_ms", "first_p50_ms", "first_p99_ms", "elapsed_s"):
+                  "gap_max_ms", "first_p50_ms", "first_p99_ms", "elapsed_s", "client_cpu_s"):
             out[k] = mid.get(k)
         out["completed"] = min(r.get("completed", 0) for r in runs)
     return out

@@ -61,7 +61,8 @@ class ConnectionHandler:
         info = self._conninfo(transport, sock, address)
         protocols = self.config.protocols
         if transport.alpn == "h2" or (protocols == ("h2",) and not transport.alpn):
-            self._run(H2Session(transport, self.config, self.dispatcher, info))
+            preread = sniff(transport, deadline)  # the preface, too, must come by the deadline
+            self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread))
             return
         preread = b""
         if "h2" in protocols and transport.alpn != "http/1.1" and \
@@ -75,7 +76,8 @@ class ConnectionHandler:
         h1 = H1Connection(transport, self.config, self.dispatcher, info, preread, deadline)
         upgrade = self._run(h1)
         if upgrade is not None and not self.stopping:
-            session = H2Session(transport, self.config, self.dispatcher, info, preread=upgrade.rest,
+            preface = sniff(transport, time.monotonic() + self.config.handshake_timeout, upgrade.rest)
+            session = H2Session(transport, self.config, self.dispatcher, info, preread=preface,
                                 upgrade=(upgrade.head, upgrade.settings, upgrade.body))
             self._run(session)
 
@@ -104,9 +106,8 @@ class ConnectionHandler:
         return info
 
 
-def sniff(transport: Any, deadline: float) -> bytes:
+def sniff(transport: Any, deadline: float, data: bytes = b"") -> bytes:
     """Read until the bytes either are not a prefix of the HTTP/2 preface or are all of it."""
-    data = b""
     with Timeout(max(deadline - time.monotonic(), 0.001)):
         while len(data) < len(PREFACE) and PREFACE.startswith(data):
             chunk = transport.recv(65536)

@@ -9,6 +9,11 @@ What it adds on top of h2 (h2 leaves these to the server):
 * a client's graceful GOAWAY does not stop responses in flight (RFC 9113 §6.8);
 * a field block that fails to decode is COMPRESSION_ERROR (RFC 9113 §4.3), not h2's
   PROTOCOL_ERROR;
+* content-length is checked when HEADERS (request or trailers) ends the stream, which h2 skips
+  (RFC 9113 §8.1.1: a mismatch makes the request malformed, stream error PROTOCOL_ERROR);
+* frames on a stream we reset are ignored (RFC 9113 §5.1) instead of h2 answering each with
+  another RST_STREAM, and every RST_STREAM h2 does send counts toward the reset budget
+  (MadeYouReset, CVE-2025-8671);
 * outbound bytes collect in one buffer that the I/O edge drains with one write per burst.
 """
 from __future__ import annotations
@@ -29,6 +34,9 @@ from hpack.exceptions import HPACKError, OversizedHeaderListError
 from greenh2.config import Config
 from greenh2.inbound import FrameScanner, FrameSizeError, Goaway, PrefaceError
 from greenh2.limits import FloodGuard, TooMuch
+
+_RST_STREAM = 0x3
+_RESETS_REMEMBERED = 1024  # streams whose late frames are ignored; older ones are h2's business
 
 # h2 treats "too many streams" as a connection error; we keep its own limit out of the way and
 # refuse excess streams one by one with REFUSED_STREAM (RFC 9113 §5.1.2), counting live handlers.
@@ -67,6 +75,13 @@ class _Decoder(Decoder):
             raise CompressionFailure(f"field block decoding failed: {exc}") from None
 
 
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value)  # h2 has checked it is a number and not conflicting
+    return None
+
+
 def _h2_configuration() -> H2Configuration:
     # Outbound headers are validated once, in the WSGI layer, when the app calls start_response.
     return H2Configuration(client_side=False, header_encoding=None,
@@ -83,6 +98,8 @@ class Engine:
         self.scanner = FrameScanner(config.max_frame_size, self.guard.on_frame)
         self._out = bytearray()
         self.peer_goaway: PeerGoaway | None = None
+        self._lengths: dict[int, list[int]] = {}  # stream -> [content-length, DATA bytes so far]
+        self._reset_sent: dict[int, None] = {}  # streams we sent RST_STREAM on, oldest first
         self.failure: ConnectionEnd | None = None  # set when a send-side limit ended the connection
         self.closed = False
         self.sent_goaway = False
@@ -134,6 +151,8 @@ class Engine:
                     events.append(self._peer_goaway(piece))
                 else:
                     events.extend(self.conn.receive_data(piece))
+                    self._collect_received()
+            events = self._check_content_length(events)
         except FrameSizeError as exc:
             self._fail(ErrorCodes.FRAME_SIZE_ERROR, str(exc))
         except PrefaceError as exc:
@@ -147,7 +166,74 @@ class Engine:
             self.closed = True
             raise ConnectionEnd(getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR), str(exc)) from None
         self._collect()
+        if self.failure is not None:
+            raise self.failure
         return events
+
+    def _collect_received(self) -> None:
+        """Queue what h2 answered to received frames, minus the RST_STREAMs it sends for frames
+        on streams we reset ourselves: RFC 9113 §5.1 (closed) says those frames MUST be ignored.
+        Every other RST_STREAM h2 sends (stream errors) counts toward the reset budget."""
+        data = self.conn.data_to_send()
+        pos, size = 0, len(data)
+        while pos + 9 <= size:
+            end = pos + 9 + int.from_bytes(data[pos:pos + 3], "big")
+            if data[pos + 3] == _RST_STREAM:
+                stream_id = int.from_bytes(data[pos + 5:pos + 9], "big") & 0x7FFFFFFF
+                code = int.from_bytes(data[pos + 9:pos + 13], "big")
+                if code == ErrorCodes.STREAM_CLOSED and stream_id in self._reset_sent:
+                    pos = end
+                    continue
+                self._out += data[pos:end]
+                self._note_reset(stream_id)
+                self.guard.count_local_reset()  # TooMuch: the caller ends the connection
+            else:
+                self._out += data[pos:end]
+            pos = end
+        self._out += data[pos:]
+
+    def _note_reset(self, stream_id: int) -> None:
+        reset = self._reset_sent
+        reset[stream_id] = None
+        if len(reset) > _RESETS_REMEMBERED:
+            del reset[next(iter(reset))]
+
+    def _check_content_length(self, events: list[Any]) -> list[Any]:
+        """RFC 9113 §8.1.1: content-length must equal the DATA payload. h2 checks DATA frames,
+        not a stream ended by HEADERS (a bodiless request, or trailers): that is done here."""
+        lengths = self._lengths
+        out: list[Any] = []
+        bad: set[int] = set()
+        for event in events:
+            stream_id = getattr(event, "stream_id", None)
+            if stream_id in bad:
+                continue
+            kind = type(event)
+            if kind is ev.RequestReceived:
+                length = _content_length(event.headers)
+                if length is not None:
+                    lengths[stream_id] = [length, 0]
+            elif kind is ev.DataReceived and stream_id in lengths:
+                lengths[stream_id][1] += len(event.data)
+            elif kind is ev.StreamEnded:
+                counts = lengths.pop(stream_id, None)
+                if counts is not None and counts[0] != counts[1]:
+                    bad.add(stream_id)
+                    opened_now = any(type(e) is ev.RequestReceived and e.stream_id == stream_id
+                                     for e in out)
+                    out = [e for e in out if getattr(e, "stream_id", None) != stream_id
+                           or type(e) is ev.DataReceived]
+                    self.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+                    if not opened_now:  # the handler runs already: tell it the stream is gone
+                        gone = ev.StreamReset()
+                        gone.stream_id, gone.error_code, gone.remote_reset = \
+                            stream_id, ErrorCodes.PROTOCOL_ERROR, False
+                        out.append(gone)
+                    continue
+            elif kind is ev.StreamReset:
+                lengths.pop(stream_id, None)
+            out.append(event)
+        return out
 
     def _peer_goaway(self, frame: Goaway) -> PeerGoaway:
         last = int.from_bytes(frame.payload[0:4], "big") & 0x7FFFFFFF
@@ -215,6 +301,7 @@ class Engine:
         except (StreamClosedError, ProtocolError):
             return
         self._collect()
+        self._note_reset(stream_id)
         try:
             self.guard.count_local_reset()
         except TooMuch as exc:

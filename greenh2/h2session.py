@@ -44,8 +44,8 @@ class H2Sink:
     def start(self, status: int, reason: str, headers: Headers, end: bool) -> None:
         self.stream.send_headers(status, headers, end)
 
-    def write(self, data: bytes) -> None:
-        self.stream.send_data(data)
+    def write(self, data: bytes, end: bool = False) -> None:
+        self.stream.send_data(data, end)
 
     def finish(self) -> None:
         self.stream.end()

@@ -135,12 +135,14 @@ class H1Sink:
         if end:
             self.finish()
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, end: bool = False) -> None:
         if self.chunked:
-            data = b"%x\r\n%s\r\n" % (len(data), data)
+            data = b"%x\r\n%s\r\n%s" % (len(data), data, b"0\r\n\r\n" if end else b"")
         if self.pending:
             data, self.pending = self.pending + data, b""
         self._send(data)
+        if end:
+            self.finished = True
 
     def finish(self) -> None:
         tail = b"0\r\n\r\n" if self.chunked else b""

@@ -65,8 +65,8 @@ class _BridgedSink:
     def start(self, status: int, reason: str, headers: Headers, end: bool) -> None:
         self.runner.call(self.sink.start, status, reason, headers, end)
 
-    def write(self, data: bytes) -> None:
-        self.runner.call(self.sink.write, data)
+    def write(self, data: bytes, end: bool = False) -> None:
+        self.runner.call(self.sink.write, data, end)
 
     def finish(self) -> None:
         self.runner.call(self.sink.finish)

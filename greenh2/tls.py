@@ -22,6 +22,7 @@ H2_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!
 _VERIFY = {"none": SSL.VERIFY_NONE, "optional": SSL.VERIFY_PEER,
            "required": SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT}
 _RECORDS_PER_READ = 16
+_RECORD = 16384  # one TLS record's plaintext at most: pyOpenSSL allocates the size asked per call
 
 
 def make_context(config: Config, certfile: str, keyfile: str) -> SSL.Context:
@@ -109,7 +110,7 @@ class TLSTransport:
         """Up to `size` bytes of plaintext; several records at once when they are there."""
         while True:
             try:
-                data = self.conn.recv(size)
+                data = self.conn.recv(min(size, _RECORD))
                 break
             except SSL.WantReadError:
                 wait_read(self.fd, self.timeout, socket.timeout("idle"))
@@ -132,7 +133,7 @@ class TLSTransport:
             if total >= size:
                 break
             try:
-                more = self.conn.recv(size - total)
+                more = self.conn.recv(min(size - total, _RECORD))
             except (SSL.WantReadError, SSL.WantWriteError, SSL.ZeroReturnError):
                 break
             except SSL.Error:

@@ -51,7 +51,7 @@ class RequestHead:
 class Sink(Protocol):
     def informational(self, status: int, headers: Headers) -> None: ...
     def start(self, status: int, reason: str, headers: Headers, end: bool) -> None: ...
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes, end: bool = False) -> None: ...
     def finish(self) -> None: ...
     def abort(self) -> None: ...
 
@@ -172,6 +172,7 @@ class Response:
         self.sent_head = False
         self.length: int | None = None  # Content-Length the app declared
         self.bytes_sent = 0
+        self.ended = False
 
     def start_response(self, status: str, headers: Headers, exc_info: Any = None) -> Callable[[bytes], None]:
         if exc_info:
@@ -206,7 +207,9 @@ class Response:
         self.sent_head = True
         self.sink.start(self.status, self.reason, headers, end)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, last: bool = False) -> None:
+        """The write() callable, and each body chunk; `last` lets the final chunk carry the end
+        of the response (one DATA frame with END_STREAM instead of two frames)."""
         if type(data) is not bytes:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(f"WSGI body chunks must be bytes, got {type(data).__name__}")
@@ -220,7 +223,9 @@ class Response:
             if not data:
                 return
         self.bytes_sent += len(data)
-        self.sink.write(data)
+        end = last and (self.length is None or self.bytes_sent == self.length)
+        self.sink.write(data, end)
+        self.ended = end
 
     def finish(self) -> None:
         if not self.sent_head:
@@ -228,7 +233,8 @@ class Response:
             return
         if self.length is not None and self.has_body and self.bytes_sent < self.length:
             raise ShortBody(f"app declared Content-Length {self.length}, sent {self.bytes_sent}")
-        self.sink.finish()
+        if not self.ended:
+            self.sink.finish()
 
 
 class ShortBody(Exception):
@@ -243,9 +249,12 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
     result: Any = None
     try:
         result = app(environ, resp.start_response)
-        for chunk in result:
-            if chunk:
-                resp.write(chunk)
+        if type(result) is list and len(result) == 1 and result[0]:
+            resp.write(result[0], last=True)  # the common `return [body]`: one write, one frame
+        else:
+            for chunk in result:
+                if chunk:
+                    resp.write(chunk)
         resp.finish()
     except (StreamGone, PeerGone) as exc:
         log.debug("stream ended under the app: %s", exc)

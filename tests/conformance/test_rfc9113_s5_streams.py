@@ -201,3 +201,42 @@ class TestS5_5Extensions:
         conn.send(conn.headers_frame(1, block=block[:4], end_headers=False),
                   frame(0x20, 0, 1, b"ext"), conn.continuation(1, block[4:]))
         conn.expect_goaway(ErrorCodes.PROTOCOL_ERROR)
+
+
+class TestS5_1ClosedAfterServerReset:
+    def test_frames_after_server_reset_are_ignored_but_credited(self, conn):
+        """§5.1 closed: after the server sent RST_STREAM it MUST ignore frames on the stream
+        (no RST_STREAM per late frame), while DATA still counts for the connection window
+        (§6.9), so the server gives that credit back."""
+        conn.send(conn.headers_frame(1, conn.request_headers("/hello", "POST"), end_stream=False))
+        resp = conn.response(1)
+        assert resp.status == 200
+        f = conn.read_until(lambda fr: fr.type == 3 and fr.stream_id == 1)
+        assert f is not None and f.error_code == ErrorCodes.NO_ERROR, conn.received  # §8.1
+        mark = len(conn.received)
+        for _ in range(20):
+            conn.send(data_frame(1, b"x" * 1000))
+        conn.send(data_frame(1, b"", end_stream=True))
+        conn.expect_alive()
+        later = conn.received[mark:]
+        assert not [g for g in later if g.type == 3], later
+
+    def test_data_on_reset_stream_credits_connection_window(self, start_server):
+        """DATA discarded on a closed stream still consumed connection window: the server must
+        return it, or an honest client uploading to a handler that answered early stalls."""
+        srv = start_server(["--connection-window-size", "65535", "--initial-window-size", "65535"])
+        with RawH2(srv.port) as c:
+            c.send(c.headers_frame(1, c.request_headers("/hello", "POST"), end_stream=False))
+            assert c.response(1).status == 200
+            window, sent = 65535, 0
+            while sent < 200000:
+                if window < 16384:
+                    f = c.read_until(lambda fr: fr.type in (7, 8) and fr.stream_id == 0, timeout=3)
+                    assert f is not None and f.type == 8, (sent, c.received[-5:])
+                    window += int.from_bytes(f.payload, "big")
+                    continue
+                c.send(data_frame(1, b"u" * 16384))
+                window -= 16384
+                sent += 16384
+            c.get(3)
+            assert c.response(3).status == 200

@@ -144,13 +144,39 @@ def test_sigterm_lets_inflight_requests_finish(gunicorn):
         t.join(35)
     assert rc is not None, "arbiter still running %ds after SIGTERM\n%s" % (graceful + 5, g.log_text())
     assert rc == 0, g.log_text()
-    assert exited_after < graceful + 5
+    # it waited for the ~1.2 s the requests still needed, not for the whole graceful_timeout
+    assert exited_after < graceful / 2, exited_after
     assert not isinstance(results["h1"], Exception), results["h1"]
     assert results["h1"][0] == 200 and results["h1"][1].startswith(b"slept 2"), results
     out = results["h2"].stdout
     assert results["h2"].returncode == 0 and out.startswith("slept 2") and out.endswith("200 2"), \
         (results["h2"], g.log_text())
     assert "graceful timeout" not in g.log_text()
+
+
+def test_sigterm_exit_is_bounded_by_graceful_timeout(gunicorn):
+    graceful = 2
+    g = gunicorn(["--graceful-timeout", str(graceful)])
+    results = {}
+
+    def h2():
+        results["h2"] = tools.run(["curl", "-sS", "--max-time", "30", "--http2-prior-knowledge",
+                                   g.url("/sleep?s=20")], timeout=35)
+
+    threads = _run_threads([h2])
+    time.sleep(0.8)
+    t0 = time.monotonic()
+    g.signal(signal.SIGTERM)
+    rc = g.wait_exit(graceful + 8)
+    exited_after = time.monotonic() - t0
+    for t in threads:
+        t.join(35)
+    assert rc is not None, "arbiter still running %.0fs after SIGTERM\n%s" % (exited_after, g.log_text())
+    assert exited_after < graceful + 4, (exited_after, g.log_text())
+    assert results["h2"].returncode != 0, results["h2"]  # the 20 s request was cut off
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):  # no worker outlived the arbiter
+        os.killpg(g.pid, 0)
 
 
 def test_sigterm_serves_a_connection_accepted_before_it(gunicorn):
@@ -322,7 +348,7 @@ def _check_flask_example(g):
     data_lines = [l for l in body.splitlines() if l.startswith("data:")]
     assert [json.loads(l[5:]) for l in data_lines[:6]] == [{"token": i} for i in range(6)], body
     assert len(data_lines) == 7 and "event: done" in body, body
-    assert float(ttfb) < 1.0 and float(total) >= 1.5, (ttfb, total)
+    assert float(total) >= 1.5 and float(ttfb) < float(total) - 1.0, (ttfb, total)
 
     data = os.urandom(300_000)
     r = tools.curl(["--http2", "-k", "--data-binary", "@-", "-H", "Content-Type: application/octet-stream",
@@ -442,3 +468,50 @@ def test_unix_socket_bind_serves_h1_and_h2c(gunicorn):
         assert env["SERVER_PROTOCOL"] == "HTTP/1.1" and env["REQUEST_METHOD"] == "GET"
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_limit_request_line_and_forwarded_allow_ips_are_mapped(gunicorn, plain_server):
+    g = gunicorn(["--limit-request-line", "100", "--forwarded-allow-ips", "10.9.9.9"])
+    status, _ = g.request("/hello?" + "x" * 200)
+    assert status == 414
+    status, body = g.request("/hello?" + "x" * 20)
+    assert (status, body) == (200, HELLO.encode())
+    # 127.0.0.1 is not a trusted proxy here: X-Forwarded-Proto is ignored ...
+    status, body = g.request("/environ", headers={"X-Forwarded-Proto": "https"})
+    assert status == 200 and json.loads(body)["wsgi.url_scheme"] == "http", body
+    # ... while with gunicorn's default (127.0.0.1,::1) it is honoured
+    status, body = plain_server.request("/environ", headers={"X-Forwarded-Proto": "https"})
+    assert status == 200 and json.loads(body)["wsgi.url_scheme"] == "https", body
+
+
+# ------------------------------------------------------------------------------------------------
+# gunicorn hooks and log reopening
+def test_pre_and_post_request_hooks_see_h2_and_h1_requests(gunicorn, certs):
+    g = gunicorn(tls=certs, env={"E2E_LOG_REQUESTS": "1"})
+    curl(g, "/hello?via=h2", "--http2")
+    curl(g, "/status/404", "--http1.1")
+    text = g.wait_log("e2e-post GET /status/404")
+    assert text is not None, g.log_text()
+    assert "e2e-pre GET /hello via=h2 (2, 0)" in text, text
+    assert "e2e-post GET /hello (2, 0) 200 HTTP/2.0" in text, text
+    assert "e2e-pre GET /status/404  (1, 1)" in text, text
+    assert "e2e-post GET /status/404 (1, 1) 404 HTTP/1.1" in text, text
+
+
+def test_usr1_reopens_the_access_log(gunicorn, tmp_path):
+    log = tmp_path / "access.log"
+    g = gunicorn(["--access-logfile", str(log), "--access-logformat", '"%(r)s" %(s)s'])
+    curl(g, "/hello?n=1", "--http2-prior-knowledge")
+    curl(g, "/hello?n=1b", "--http2-prior-knowledge")
+    os.rename(log, str(log) + ".1")
+    g.signal(signal.SIGUSR1)
+    time.sleep(1.5)  # the arbiter forwards USR1 to every worker; each reopens its files
+    for i in range(20):
+        assert g.request("/hello?n=3-%d" % i)[0] == 200
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (log.exists() and log.read_text().count("?n=3-") >= 20):
+        time.sleep(0.1)
+    assert log.exists(), g.log_text()
+    new, old = log.read_text(), open(str(log) + ".1").read()
+    assert new.count("?n=3-") == 20 and "?n=1" not in new, (new, old)
+    assert old.count("?n=1") == 2 and "?n=3-" not in old, (new, old)

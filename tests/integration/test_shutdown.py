@@ -166,14 +166,16 @@ def test_sighup_loses_no_request(start_server, workers):
             except Exception as e:  # noqa: BLE001
                 results["fail"].append(repr(e))
 
-    threads = [threading.Thread(target=loop) for _ in range(2)]
+    threads = [threading.Thread(target=loop) for _ in range(4)]
     for t in threads:
         t.start()
     try:
         time.sleep(1.0)
         before = results["ok"]
         srv.send_signal(signal.SIGHUP)
-        time.sleep(2.5)
+        time.sleep(1.5)
+        srv.send_signal(signal.SIGHUP)
+        time.sleep(2.0)
     finally:
         stop.set()
         for t in threads:

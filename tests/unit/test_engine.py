@@ -194,11 +194,10 @@ def test_request_drip_fed_one_byte_at_a_time():
     data = of(events, ev.DataReceived)
     assert b"".join(e.data for e in data) == b"hello wonderful world"
     assert [e.stream_id for e in data] == [1] * len(data)
-    assert [type(e) for e in events if isinstance(e, (ev.RequestReceived, ev.DataReceived,
-                                                      ev.StreamEnded))][-1] is ev.StreamEnded
     order = [type(e) for e in events if isinstance(e, (ev.RequestReceived, ev.DataReceived,
                                                        ev.StreamEnded))]
-    assert order[0] is ev.RequestReceived and order.count(ev.StreamEnded) == 1
+    assert order[0] is ev.RequestReceived and order[-1] is ev.StreamEnded
+    assert order.count(ev.StreamEnded) == 1
 
 
 def test_request_in_one_piece_and_in_random_pieces_give_the_same_events():

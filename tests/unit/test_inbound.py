@@ -92,18 +92,6 @@ def frame_headers(frames):
     return out
 
 
-def chunked(data, sizes):
-    pos, out = 0, []
-    for n in sizes:
-        if pos >= len(data):
-            break
-        out.append(data[pos:pos + n])
-        pos += n
-    if pos < len(data):
-        out.append(data[pos:])
-    return out
-
-
 FRAMES = sample_frames()
 WIRE = PREFACE + b"".join(d for d, _ in FRAMES)
 EXPECTED = expected_sequence(FRAMES)
