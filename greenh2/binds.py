@@ -46,7 +46,7 @@ def parse_bind(text: str) -> BindAddress:
     else:
         host, sep, port = text.rpartition(":")
         family = socket.AF_INET
-    if not sep or not port.isdigit() or int(port) > 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ConfigError(f"bad bind address {text!r}: expected HOST:PORT, [IPv6]:PORT or unix:PATH")
     host = host or ("::" if family == socket.AF_INET6 else "0.0.0.0")
     if family == socket.AF_INET and ":" in host:

@@ -165,10 +165,12 @@ def coerce(name: str, value: Any) -> Any:
         if kind == "bool":
             return _to_bool(value)
         if kind == "int":
-            if isinstance(value, bool):
+            if isinstance(value, (bool, float)):
                 raise ValueError
             return int(value)
         if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
             return float(value)
         if kind.startswith("tuple"):
             items = value.split(",") if isinstance(value, str) else list(value)

@@ -54,6 +54,8 @@ class ConnectionHandler:
             log.debug("connection from %s timed out before its first request", address)
         except OSError as exc:
             log.debug("connection from %s ended: %s", address, exc)
+        except Exception:  # a bug of ours: log it, lose this connection only
+            log.exception("internal error on connection from %s", address)
         finally:
             transport.close()
 

@@ -238,8 +238,9 @@ def _framing(head: RequestHead, version: str) -> Request:
     te = _header(head.headers, "transfer-encoding").lower()
     connection = [t.strip() for t in _header(head.headers, "connection").lower().split(",")]
     head.authority = _header(head.headers, "host")
-    if sum(1 for n, _ in head.headers if n == "host") > 1:
-        raise RemoteProtocolError("more than one Host header")
+    hosts = sum(1 for n, _ in head.headers if n == "host")
+    if hosts > 1 or (hosts == 0 and version == "HTTP/1.1"):  # RFC 9112 §3.2
+        raise RemoteProtocolError("an HTTP/1.1 request needs exactly one Host header")
     if te and lengths:  # RFC 9112 §6.1: a smuggling vector; refuse rather than guess
         raise RemoteProtocolError("both Content-Length and Transfer-Encoding")
     chunked = False
@@ -249,7 +250,8 @@ def _framing(head: RequestHead, version: str) -> Request:
         chunked = True
     length = None
     if lengths:
-        if len(lengths) > 1 or not next(iter(lengths)).isdigit():
+        value = next(iter(lengths))
+        if len(lengths) > 1 or not (value.isascii() and value.isdigit()):
             raise RemoteProtocolError("bad Content-Length")
         length = int(next(iter(lengths)))
     head.body_length = length if not chunked else None

@@ -228,11 +228,11 @@ class Response:
         self.ended = end
 
     def finish(self) -> None:
+        if self.length is not None and self.has_body and self.bytes_sent < self.length:
+            raise ShortBody(f"app declared Content-Length {self.length}, sent {self.bytes_sent}")
         if not self.sent_head:
             self._send_head(True)
             return
-        if self.length is not None and self.has_body and self.bytes_sent < self.length:
-            raise ShortBody(f"app declared Content-Length {self.length}, sent {self.bytes_sent}")
         if not self.ended:
             self.sink.finish()
 

@@ -44,9 +44,23 @@ class InputStream:
             while self._fill(CHUNK):
                 parts.append(self._take(len(self._buf)))
             return b"".join(parts)
-        if not self._buf and size:
-            self._fill(size)
-        return self._take(size)
+        if len(self._buf) >= size:
+            return self._take(size)
+        # File semantics: `size` bytes unless the body ends first (apps read CONTENT_LENGTH in
+        # one call). Memory stays bounded by what the app asked for.
+        parts = [self._take(len(self._buf))]
+        need = size - len(parts[0])
+        while need > 0 and not self._eof:
+            data = self._pull(need)
+            if not data:
+                self._eof = True
+                break
+            if len(data) > need:
+                data, self._buf = data[:need], data[need:]
+            parts.append(data)
+            need -= len(data)
+            self.consumed += len(data)
+        return b"".join(parts)
 
     def readline(self, size: int | None = -1) -> bytes:
         limit = size if size is not None and size >= 0 else None
