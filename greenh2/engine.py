@@ -18,21 +18,23 @@ What it adds on top of h2 (h2 leaves these to the server):
 """
 from __future__ import annotations
 
+import struct
 import time
 from typing import Any, Callable, Iterable
 
 import h2.events as ev
 from h2.config import H2Configuration
-from h2.connection import H2Connection
+from h2.connection import ConnectionState, H2Connection
 from h2.errors import ErrorCodes
 from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
+from h2.stream import StreamState
 from hyperframe.frame import GoAwayFrame
 from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
 from greenh2.config import Config
-from greenh2.inbound import FrameScanner, FrameSizeError, Goaway, PrefaceError
+from greenh2.inbound import FrameScanner, FrameSizeError, Goaway, HeaderBlockTooLarge, PrefaceError
 from greenh2.limits import FloodGuard, TooMuch
 
 _RST_STREAM = 0x3
@@ -41,6 +43,8 @@ _RESETS_REMEMBERED = 1024  # streams whose late frames are ignored; older ones a
 # h2 treats "too many streams" as a connection error; we keep its own limit out of the way and
 # refuse excess streams one by one with REFUSED_STREAM (RFC 9113 §5.1.2), counting live handlers.
 _H2_STREAM_CAP = 2**31 - 1
+_SENDABLE = (StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE)
+_DATA_HEADER = struct.Struct(">BHBBL").pack  # RFC 9113 §4.1: 24-bit length, type 0x0 DATA
 
 
 class ConnectionEnd(Exception):
@@ -75,6 +79,13 @@ class _Decoder(Decoder):
             raise CompressionFailure(f"field block decoding failed: {exc}") from None
 
 
+def _stream_reset(stream_id: int, code: int) -> ev.StreamReset:
+    """A StreamReset event for a reset the server sent (remote_reset False)."""
+    event = ev.StreamReset()
+    event.stream_id, event.error_code, event.remote_reset = stream_id, code, False
+    return event
+
+
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     for name, value in headers:
         if name == b"content-length":
@@ -95,7 +106,11 @@ class Engine:
         self.conn = H2Connection(_h2_configuration())
         self.conn.decoder = _Decoder()
         self.guard = FloodGuard(config, clock)
-        self.scanner = FrameScanner(config.max_frame_size, self.guard.on_frame)
+        # A field block's encoded size is at most about its decoded size (RFC 7541 §4.1 counts
+        # 32 octets per field on top of name and value), so one frame of slack past
+        # SETTINGS_MAX_HEADER_LIST_SIZE is all an honest client ever needs.
+        self.scanner = FrameScanner(config.max_frame_size, self.guard.on_frame,
+                                    max_header_block=config.max_header_list_size + config.max_frame_size)
         self._out = bytearray()
         self.peer_goaway: PeerGoaway | None = None
         self._lengths: dict[int, list[int]] = {}  # stream -> [content-length, DATA bytes so far]
@@ -151,7 +166,7 @@ class Engine:
                     events.append(self._peer_goaway(piece))
                 else:
                     events.extend(self.conn.receive_data(piece))
-                    self._collect_received()
+                    events.extend(self._collect_received())
             events = self._check_content_length(events)
         except FrameSizeError as exc:
             self._fail(ErrorCodes.FRAME_SIZE_ERROR, str(exc))
@@ -159,7 +174,7 @@ class Engine:
             self._fail(ErrorCodes.PROTOCOL_ERROR, str(exc))
         except CompressionFailure as exc:
             self._fail(ErrorCodes.COMPRESSION_ERROR, str(exc))
-        except TooMuch as exc:
+        except (TooMuch, HeaderBlockTooLarge) as exc:
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
         except ProtocolError as exc:  # h2 has queued its GOAWAY already
             self._collect()
@@ -170,11 +185,13 @@ class Engine:
             raise self.failure
         return events
 
-    def _collect_received(self) -> None:
+    def _collect_received(self) -> list[Any]:
         """Queue what h2 answered to received frames, minus the RST_STREAMs it sends for frames
         on streams we reset ourselves: RFC 9113 §5.1 (closed) says those frames MUST be ignored.
-        Every other RST_STREAM h2 sends (stream errors) counts toward the reset budget."""
+        Every other RST_STREAM h2 sends (stream errors) counts toward the reset budget, and is
+        reported as a `StreamReset` event so the stream's handler stops at its next I/O."""
         data = self.conn.data_to_send()
+        resets: list[Any] = []
         pos, size = 0, len(data)
         while pos + 9 <= size:
             end = pos + 9 + int.from_bytes(data[pos:pos + 3], "big")
@@ -186,11 +203,13 @@ class Engine:
                     continue
                 self._out += data[pos:end]
                 self._note_reset(stream_id)
+                resets.append(_stream_reset(stream_id, code))
                 self.guard.count_local_reset()  # TooMuch: the caller ends the connection
             else:
                 self._out += data[pos:end]
             pos = end
         self._out += data[pos:]
+        return resets
 
     def _note_reset(self, stream_id: int) -> None:
         reset = self._reset_sent
@@ -225,10 +244,7 @@ class Engine:
                            or type(e) is ev.DataReceived]
                     self.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
                     if not opened_now:  # the handler runs already: tell it the stream is gone
-                        gone = ev.StreamReset()
-                        gone.stream_id, gone.error_code, gone.remote_reset = \
-                            stream_id, ErrorCodes.PROTOCOL_ERROR, False
-                        out.append(gone)
+                        out.append(_stream_reset(stream_id, ErrorCodes.PROTOCOL_ERROR))
                     continue
             elif kind is ev.StreamReset:
                 lengths.pop(stream_id, None)
@@ -275,19 +291,42 @@ class Engine:
     def send_data(self, stream_id: int, data: bytes | memoryview, end_stream: bool = False) -> int:
         """Send as much of `data` as the windows allow, in frames of the peer's max size.
         Returns the bytes sent; END_STREAM goes out only with the last byte."""
+        conn = self.conn
         size = len(data)
-        allowed = min(size, self.conn.local_flow_control_window(stream_id))
-        frame_max = self.conn.max_outbound_frame_size
-        sent = 0
+        allowed = min(size, conn.local_flow_control_window(stream_id))
+        frame_max = conn.max_outbound_frame_size
         view = memoryview(data) if not isinstance(data, memoryview) else data
+        # The frame that carries END_STREAM goes through h2 (it changes the stream's state).
+        fast = (size - 1) // frame_max * frame_max if end_stream and allowed == size and size else allowed
+        sent = self._send_data_fast(stream_id, view, fast, frame_max)
         while sent < allowed:
             step = min(frame_max, allowed - sent)
             last = end_stream and sent + step == size
-            self.conn.send_data(stream_id, view[sent:sent + step], end_stream=last)
+            conn.send_data(stream_id, view[sent:sent + step], end_stream=last)
             sent += step
         if end_stream and size == 0:
-            self.conn.end_stream(stream_id)
+            conn.end_stream(stream_id)
         self._collect()
+        return sent
+
+    def _send_data_fast(self, stream_id: int, view: memoryview, limit: int, frame_max: int) -> int:
+        """DATA frames without END_STREAM, framed here instead of through h2's per-frame
+        objects (the hot path of downloads and event streams). h2's state machine is consulted,
+        not copied: only a stream h2 says is open for sending qualifies, no state changes, and
+        both flow-control windows are charged exactly as h2.send_data does (RFC 9113 §6.9)."""
+        stream = self.conn.streams.get(stream_id)
+        if limit <= 0 or stream is None or stream.state_machine.state not in _SENDABLE \
+                or self.conn.state_machine.state is not ConnectionState.SERVER_OPEN:
+            return 0
+        sent = 0
+        out = self._out
+        while limit - sent > 0:
+            step = min(frame_max, limit - sent)
+            out += _DATA_HEADER(step >> 16, step & 0xFFFF, 0, 0, stream_id)
+            out += view[sent:sent + step]
+            sent += step
+        self.conn.outbound_flow_control_window -= sent
+        stream.outbound_flow_control_window -= sent
         return sent
 
     def end_stream(self, stream_id: int) -> None:

@@ -8,6 +8,9 @@ header (RFC 9113 §4.1) as the bytes arrive, so that:
   buffered (RFC 9113 §4.2, FRAME_SIZE_ERROR), and so is a connection-level frame whose fixed
   length is wrong (SETTINGS ACK with a payload §6.5, PING §6.7, RST_STREAM §6.4, GOAWAY §6.8,
   WINDOW_UPDATE §6.9);
+* a field block (HEADERS + CONTINUATION frames) whose encoded size exceeds `max_header_block` is
+  refused at the frame header that crosses the limit: h2 would buffer every CONTINUATION frame
+  until END_HEADERS (the CONTINUATION flood; RFC 9113 §10.5.1 allows closing the connection);
 * the client connection preface must be followed by a SETTINGS frame (RFC 9113 §3.4), or the
   connection ends with PROTOCOL_ERROR;
 * every frame header is shown to a rate limiter (`on_frame`) before h2 acts on it (flood
@@ -39,6 +42,10 @@ class FrameTooLarge(FrameSizeError):
         super().__init__(f"frame of {length} bytes exceeds SETTINGS_MAX_FRAME_SIZE {limit}")
 
 
+class HeaderBlockTooLarge(Exception):
+    """A field block longer than the limit: ended with ENHANCE_YOUR_CALM (RFC 9113 §10.5.1)."""
+
+
 class PrefaceError(Exception):
     """The preface was not followed by SETTINGS: connection error PROTOCOL_ERROR (§3.4)."""
 
@@ -57,8 +64,11 @@ FrameHook = Callable[[int, int, int, int], None]  # (type, flags, length, stream
 
 
 class FrameScanner:
-    def __init__(self, max_frame_size: int, on_frame: FrameHook, expect_preface: bool = True) -> None:
+    def __init__(self, max_frame_size: int, on_frame: FrameHook, expect_preface: bool = True,
+                 max_header_block: int | None = None) -> None:
         self.max_frame_size = max_frame_size
+        self.max_header_block = max_header_block
+        self._block_size = 0  # encoded bytes of the field block in progress
         self._on_frame = on_frame
         self._preface_left = len(PREFACE) if expect_preface else 0
         self._header = bytearray()
@@ -142,6 +152,9 @@ class FrameScanner:
                    and stream_id == 0 and length >= 8)
         self._frames += 1
         if ftype in (HEADERS, PUSH_PROMISE, CONTINUATION):
+            self._block_size = length if ftype != CONTINUATION else self._block_size + length
+            if self.max_header_block is not None and self._block_size > self.max_header_block:
+                raise HeaderBlockTooLarge(f"field block of more than {self.max_header_block} bytes")
             self._in_header_block = not flags & END_HEADERS
         if capture:
             self._capture, self._capture_sid = bytearray(), stream_id

@@ -136,10 +136,15 @@ class RawH2:
 
     def __init__(self, port: int, host: str = "127.0.0.1", tls: bool = False,
                  handshake: bool = True, settings: dict[int, int] | None = None,
-                 timeout: float = 5.0, alpn: tuple[str, ...] = ("h2",), auto_window: bool = True) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if tls:
+                 timeout: float = 5.0, alpn: tuple[str, ...] = ("h2",), auto_window: bool = True,
+                 sock: socket.socket | None = None) -> None:
+        """`sock`: an already connected (and, with `tls`, wrapped) socket to adopt."""
+        if sock is not None:
+            self.sock = sock
+        else:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls and sock is None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
