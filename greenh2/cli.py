@@ -148,10 +148,12 @@ def run_worker(config: Config, listeners: list[Any], announce: Any = None) -> in
         print(f"greenh2: error: {exc}", file=sys.stderr)
         from greenh2.prefork import BOOT_ERROR
         return BOOT_ERROR if config.workers > 1 else EXIT_USAGE
+    server.start()
     if announce is not None:  # after the app loaded: a failed start prints only its error
         announce()
     log.info("greenh2 %s serving (pid %d)", __version__, os.getpid())
-    server.serve_forever()
+    server.stopping.wait()
+    server.graceful_stop()
     log.info("stopped")
     return 0
 

@@ -81,9 +81,7 @@ class _Decoder(Decoder):
 
 def _stream_reset(stream_id: int, code: int) -> ev.StreamReset:
     """A StreamReset event for a reset the server sent (remote_reset False)."""
-    event = ev.StreamReset()
-    event.stream_id, event.error_code, event.remote_reset = stream_id, code, False
-    return event
+    return ev.StreamReset(stream_id=stream_id, error_code=code, remote_reset=False)
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:

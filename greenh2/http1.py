@@ -53,18 +53,21 @@ class H1Connection:
         self.buf = bytearray(preread)
         self.closing = False  # graceful shutdown: finish this response, then close
         self.idle = True
+        self.served = 0
         self.allow_upgrade = (not transport.secure and config.h2c_upgrade and "h2" in config.protocols)
 
     def shutdown(self) -> None:
+        """Graceful stop: a keep-alive connection waiting between requests closes now; one that
+        has not sent its first request yet still gets that request answered (with close)."""
         self.closing = True
-        if self.idle:
+        if self.idle and self.served:
             self.transport.close()
 
     # --- the request loop ---------------------------------------------------------------------
 
     def serve(self) -> Upgrade | None:
         first = True
-        while not self.closing:
+        while first or not self.closing:
             try:
                 head_bytes = self._read_head(first)
             except RemoteProtocolError as exc:
@@ -142,6 +145,7 @@ class H1Connection:
         body = BodyReader(self, req)
         sink = H1Sink(self, req)
         self.handler(req.head, self.conninfo, body.pull, sink)
+        self.served += 1
         if sink.failed or not sink.finished:
             return False
         if not body.done and not body.discard():

@@ -8,9 +8,10 @@ header (RFC 9113 §4.1) as the bytes arrive, so that:
   buffered (RFC 9113 §4.2, FRAME_SIZE_ERROR), and so is a connection-level frame whose fixed
   length is wrong (SETTINGS ACK with a payload §6.5, PING §6.7, RST_STREAM §6.4, GOAWAY §6.8,
   WINDOW_UPDATE §6.9);
-* a field block (HEADERS + CONTINUATION frames) whose encoded size exceeds `max_header_block` is
-  refused at the frame header that crosses the limit: h2 would buffer every CONTINUATION frame
-  until END_HEADERS (the CONTINUATION flood; RFC 9113 §10.5.1 allows closing the connection);
+* a field block (HEADERS + CONTINUATION frames) whose encoded size exceeds `max_header_block`,
+  or that is split into more than MAX_CONTINUATIONS frames, is refused at the frame header that
+  crosses the limit: h2 would buffer every CONTINUATION frame until END_HEADERS (the
+  CONTINUATION flood; RFC 9113 §10.5.1 allows closing the connection);
 * the client connection preface must be followed by a SETTINGS frame (RFC 9113 §3.4), or the
   connection ends with PROTOCOL_ERROR;
 * every frame header is shown to a rate limiter (`on_frame`) before h2 acts on it (flood
@@ -28,6 +29,7 @@ DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDO
     CONTINUATION = range(10)
 END_HEADERS = 0x4
 ACK = 0x1
+MAX_CONTINUATIONS = 32  # an honest field block needs a few frames (64 KiB list / 16 KiB frames)
 # Frames whose length is fixed; a wrong length is a connection FRAME_SIZE_ERROR when the frame is
 # connection-wide (PRIORITY's wrong length is only a stream error, §6.3, and stays with h2).
 _EXACT_LENGTH = {PING: 8, RST_STREAM: 4, WINDOW_UPDATE: 4}
@@ -69,6 +71,7 @@ class FrameScanner:
         self.max_frame_size = max_frame_size
         self.max_header_block = max_header_block
         self._block_size = 0  # encoded bytes of the field block in progress
+        self._block_frames = 0
         self._on_frame = on_frame
         self._preface_left = len(PREFACE) if expect_preface else 0
         self._header = bytearray()
@@ -152,9 +155,15 @@ class FrameScanner:
                    and stream_id == 0 and length >= 8)
         self._frames += 1
         if ftype in (HEADERS, PUSH_PROMISE, CONTINUATION):
-            self._block_size = length if ftype != CONTINUATION else self._block_size + length
-            if self.max_header_block is not None and self._block_size > self.max_header_block:
-                raise HeaderBlockTooLarge(f"field block of more than {self.max_header_block} bytes")
+            if ftype == CONTINUATION:
+                self._block_size += length
+                self._block_frames += 1
+            else:
+                self._block_size, self._block_frames = length, 0
+            if self.max_header_block is not None and (self._block_size > self.max_header_block
+                                                      or self._block_frames > MAX_CONTINUATIONS):
+                raise HeaderBlockTooLarge(f"field block over {self.max_header_block} bytes or "
+                                          f"{MAX_CONTINUATIONS} CONTINUATION frames")
             self._in_header_block = not flags & END_HEADERS
         if capture:
             self._capture, self._capture_sid = bytearray(), stream_id

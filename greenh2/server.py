@@ -64,12 +64,16 @@ class Server:
                 self.stopping.set()
         self.handler.dispatcher.on_request = on_request
 
-    def serve_forever(self) -> None:
-        for server in self.servers:
-            server.start()
+    def start(self) -> None:
+        """Signal handlers first, then accepting: a stop signal is graceful from the start."""
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
             gevent.signal_handler(sig, self.stopping.set)
         gevent.signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored without --workers"))
+        for server in self.servers:
+            server.start()
+
+    def serve_forever(self) -> None:
+        self.start()
         self.stopping.wait()
         self.graceful_stop()
 
@@ -82,3 +86,15 @@ class Server:
         if not self.pool.join(timeout=timeout):
             log.warning("graceful timeout (%.0fs): closing %d connections", timeout, len(self.pool))
             self.pool.kill(timeout=2)
+
+
+def serve(app: Callable[..., Any], **options: Any) -> None:
+    """Programmatic use: `greenh2.serve(app, bind=("127.0.0.1:8000",), certfile=...)`.
+    Serves in this process until SIGTERM/SIGINT; the caller does any monkey-patching."""
+    from greenh2.binds import open_listener, parse_bind
+    if isinstance(options.get("bind"), str):
+        options["bind"] = (options["bind"],)
+    config = Config(**options)
+    listeners = [open_listener(parse_bind(b)) for b in config.bind]
+    server = Server(config, build_handler(config, app), listeners)
+    server.serve_forever()

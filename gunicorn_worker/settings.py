@@ -1,14 +1,20 @@
 """gunicorn settings, by gunicorn's names, mapped onto greenh2's one `Config`.
 
-Rule: a gunicorn setting left at gunicorn's default leaves greenh2's default in place (so
+Rule: a gunicorn setting you did not give leaves greenh2's default in place (so
 `-k greenh2.worker` alone serves HTTP/2, h2c and HTTP/1.1 with greenh2's production limits); a
-setting you change is mapped. GREENH2_* environment variables apply last. Settings greenh2
+setting you gave -- on the command line, in GUNICORN_CMD_ARGS, in the config file, or through an
+embedding application -- is mapped, even when its value equals gunicorn's default (so
+`--http-protocols h1` means HTTP/1.1 only). GREENH2_* environment variables apply last. Settings greenh2
 cannot honour are named once in the log at start.
 """
 from __future__ import annotations
 
+import ast
+import importlib
 import os
+import shlex
 import ssl
+import sys
 from typing import Any, Callable
 
 from greenh2.config import Config, from_environ
@@ -65,27 +71,56 @@ UNSUPPORTED = {
 }
 
 
-def _is_default(cfg: Any, name: str) -> bool:
-    setting = cfg.settings.get(name)
-    if setting is None:
-        return True
+def _differs_from_default(cfg: Any, name: str) -> bool:
+    setting = cfg.settings[name]
     default = setting.default
     try:
         default = setting.validator(default) if default is not None else None
     except Exception:
         pass
-    return setting.get() == default
+    return setting.get() != default
+
+
+def explicit_settings(cfg: Any, argv: list[str] | None = None) -> set[str]:
+    """Names of the gunicorn settings the user gave (gunicorn itself does not record this)."""
+    names = {n for n in cfg.settings if _differs_from_default(cfg, n)}
+    args = shlex.split(os.environ.get("GUNICORN_CMD_ARGS", "")) + list(sys.argv[1:] if argv is None else argv)
+    try:
+        parsed, _ = cfg.parser().parse_known_args(args)
+        names |= {k for k, v in vars(parsed).items() if v is not None and k in cfg.settings}
+    except SystemExit:  # pragma: no cover - gunicorn already accepted this command line
+        pass
+    return names | (_config_file_names(str(cfg.config or "")) & set(cfg.settings))
+
+
+def _config_file_names(location: str) -> set[str]:
+    """Top-level names a gunicorn config file assigns (read, not executed a second time)."""
+    if location.startswith("python:"):
+        module = sys.modules.get(location[7:]) or importlib.import_module(location[7:])
+        return set(vars(module))
+    path = location[5:] if location.startswith("file:") else location
+    try:
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read(), path)
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
 
 
 def config_from_gunicorn(cfg: Any, app_uri: str = "") -> tuple[Config, list[str]]:
     """The Config for this worker, and the notes to log once (settings that cannot apply)."""
+    given = explicit_settings(cfg)
     values: dict[str, Any] = {}
     for name, (field, convert) in MAPPING.items():
-        if name in cfg.settings and not _is_default(cfg, name) and cfg.settings[name].get() is not None:
+        if name in given and cfg.settings[name].get() is not None:
             values[field] = convert(cfg.settings[name].get())
-    cleartext = cfg.settings.get("http2_cleartext")
-    if cleartext is not None and not _is_default(cfg, "http2_cleartext"):
-        mode = str(cleartext.get())
+    if "http2_cleartext" in given:
+        mode = str(cfg.settings["http2_cleartext"].get())
         values["h2c_upgrade"] = mode in ("upgrade", "both")
         values["h2c_prior_knowledge"] = mode in ("prior-knowledge", "both")
     if values.get("threads") == 1:
@@ -93,8 +128,8 @@ def config_from_gunicorn(cfg: Any, app_uri: str = "") -> tuple[Config, list[str]
     values.update(from_environ(os.environ))
     values.setdefault("app", app_uri)
     notes = [f"gunicorn setting {name!r} is not applied: {why}"
-             for name, why in UNSUPPORTED.items() if name in cfg.settings and not _is_default(cfg, name)]
-    if "http_protocols" in cfg.settings and "http_protocols" not in values:
-        notes.append("http_protocols left at gunicorn's default: greenh2 serves h2,h1 "
-                     "(set GREENH2_HTTP_PROTOCOLS=h1 for HTTP/1.1 only)")
+             for name, why in UNSUPPORTED.items() if name in cfg.settings and name in given]
+    if "http_protocols" in cfg.settings and "http_protocols" not in given:
+        notes.append("http_protocols not given: greenh2 serves h2,h1 (and h2c on cleartext); "
+                     "--http-protocols h1 for HTTP/1.1 only")
     return Config(**values), notes

@@ -72,16 +72,20 @@ class GreenH2Worker(Worker):
 
     def _stop(self) -> None:
         self.alive = False
+        if self._stopping is not None:
+            self._stopping.set()
 
     def _quit(self) -> None:
-        self.alive = False
         self.cfg.worker_int(self)
+        self._stop()
+
+    _stopping: Any = None  # gevent Event, made in run() (not in __init__: that is the master)
 
     def notify(self) -> None:
         super().notify()
         if self.ppid != os.getppid():
             self.log.info("Parent changed, shutting down: %s", self)
-            self.alive = False
+            self._stop()
 
     def run(self) -> None:
         import gevent
@@ -97,13 +101,15 @@ class GreenH2Worker(Worker):
         if self.log.access_log_enabled:
             handler.dispatcher.access_log = _GunicornAccessLog(self.log)
         handler.dispatcher.on_request = self._count_request
+        from gevent.event import Event
+        self._stopping = Event()
         server = Server(config, handler, self.sockets)
         for srv in server.servers:
             srv.start()
         heartbeat = gevent.spawn(self._heartbeat)
         try:
-            while self.alive:
-                gevent.sleep(0.2)
+            if self.alive:
+                self._stopping.wait()
             server.graceful_stop(self.cfg.graceful_timeout)
         finally:
             heartbeat.kill()
@@ -119,7 +125,7 @@ class GreenH2Worker(Worker):
         self.nr = count
         if count >= self.max_requests and self.alive:
             self.log.info("Autorestarting worker after current request.")
-            self.alive = False
+            self._stop()  # graceful_stop closes the listeners at once: no overshoot
 
     def _pre_request(self, environ: dict[str, Any]) -> None:
         self.cfg.pre_request(self, _ReqShim(environ))

@@ -6,7 +6,6 @@ SIGKILLed at teardown (conftest.py / gunicorn_proc.py).
 import hashlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -375,7 +374,7 @@ def test_flask_example_over_h2(gunicorn, certs):
     _check_flask_example(g)
 
 
-def test_flask_example_with_its_gunicorn_conf(gunicorn, certs, tmp_path):
+def test_flask_example_with_its_gunicorn_conf(gunicorn, certs):
     # examples/gunicorn.conf.py, its bind/cert taken from the environment as documented there
     g = gunicorn(["-c", "examples/gunicorn.conf.py"], app="examples.flask_app:app", tls=certs,
                  cwd=REPO_ROOT, ready_path="/", hooks=False,
@@ -445,13 +444,27 @@ def test_max_concurrent_streams_and_cleartext_mode_are_mapped(gunicorn):
     assert (r.status, r.http_version) == (200, "2")
 
 
-def test_http_protocols_h1_is_gunicorns_default_so_greenh2_keeps_h2(gunicorn, certs):
-    # settings.py: a gunicorn setting equal to gunicorn's default (http_protocols = h1) leaves
-    # greenh2's default (h2,h1) in place, and says so once in the log.
-    g = gunicorn(["--http-protocols", "h1"], tls=certs)
+def test_http_protocols_not_given_serves_h2_and_says_so(gunicorn, certs):
+    # settings.py: a gunicorn setting the user did not give leaves greenh2's default (h2,h1),
+    # and the log says so once.
+    g = gunicorn(tls=certs)
     r = curl(g, "/hello", "--http2")
     assert (r.status, r.http_version) == (200, "2")
-    assert g.wait_log("http_protocols left at gunicorn's default") is not None, g.log_text()
+    assert g.wait_log("http_protocols not given") is not None, g.log_text()
+
+
+def test_explicit_http_protocols_h1_serves_http11_only(gunicorn, certs):
+    # Given explicitly, h1 means HTTP/1.1 only, although it equals gunicorn's default value.
+    g = gunicorn(["--http-protocols", "h1"], tls=certs)
+    r = curl(g, "/hello", "--http2")
+    assert (r.status, r.http_version, r.body) == (200, "1.1", HELLO)
+    assert "http_protocols not given" not in g.log_text()
+
+
+def test_explicit_http2_cleartext_off_refuses_h2c(gunicorn):
+    g = gunicorn(["--http-protocols", "h2,h1", "--http2-cleartext", "off"])
+    r = curl(g, "/hello", "--http2")  # Upgrade: h2c is ignored: answered over HTTP/1.1
+    assert (r.status, r.http_version, r.body) == (200, "1.1", HELLO)
 
 
 def test_greenh2_env_http_protocols_h1_serves_http11_only(gunicorn, certs):
@@ -464,7 +477,7 @@ def test_http_protocols_h2_h1_is_mapped(gunicorn, certs):
     g = gunicorn(["--http-protocols", "h2,h1"], tls=certs)
     assert (curl(g, "/hello", "--http2").http_version, curl(g, "/hello", "--http1.1").http_version) \
         == ("2", "1.1")
-    assert "http_protocols left at gunicorn's default" not in g.log_text()
+    assert "http_protocols not given" not in g.log_text()
 
 
 def test_unix_socket_bind_serves_h1_and_h2c(gunicorn):
