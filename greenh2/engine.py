@@ -331,14 +331,18 @@ class Engine:
         self.conn.end_stream(stream_id)
         self._collect()
 
-    def reset_stream(self, stream_id: int, code: ErrorCodes) -> None:
-        """RST_STREAM from us; counted toward the reset budget (MadeYouReset, CVE-2025-8671)."""
+    def reset_stream(self, stream_id: int, code: ErrorCodes, count: bool = True) -> None:
+        """RST_STREAM from us; counted toward the reset budget (MadeYouReset, CVE-2025-8671).
+        `count=False` only for RST_STREAM(NO_ERROR) after a complete response (RFC 9113 §8.1):
+        its handler has returned already, so it frees nothing an attacker could reuse."""
         try:
             self.conn.reset_stream(stream_id, code)
         except (StreamClosedError, ProtocolError):
             return
         self._collect()
         self._note_reset(stream_id)
+        if not count:
+            return
         try:
             self.guard.count_local_reset()
         except TooMuch as exc:

@@ -275,7 +275,7 @@ class H2Session:
         stream.request_done = True
         if not stream.ended and not stream.error and not self.broken:
             # RFC 9113 §8.1: response complete, request body not wanted any more.
-            stream.reset(ErrorCodes.NO_ERROR)
+            stream.reset(ErrorCodes.NO_ERROR, count=False)
         if stream.unacked:
             self.engine.acknowledge(stream.id, stream.unacked)  # connection credit for unread body
             stream.unacked = 0

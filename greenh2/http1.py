@@ -146,7 +146,7 @@ class H1Connection:
         sink = H1Sink(self, req)
         self.handler(req.head, self.conninfo, body.pull, sink)
         self.served += 1
-        if sink.failed or not sink.finished:
+        if sink.failed or not sink.finished or body.broken:
             return False
         if not body.done and not body.discard():
             return False

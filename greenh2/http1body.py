@@ -23,6 +23,7 @@ class BodyReader:
         self.done = not req.chunked and not self.left
         self.continue_sent = not req.expect_continue
         self.chunk_started = False
+        self.broken = False
 
     def _recv(self) -> None:
         try:
@@ -34,6 +35,14 @@ class BodyReader:
         self.conn.buf += data
 
     def pull(self, size: int) -> bytes:
+        try:
+            return self._pull(size)
+        except RemoteProtocolError:
+            self.broken = True  # framing lost: the connection cannot carry another request
+            self.req.keep_alive = False
+            raise
+
+    def _pull(self, size: int) -> bytes:
         if self.done:
             return b""
         if not self.continue_sent:

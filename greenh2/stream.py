@@ -135,8 +135,8 @@ class H2Stream:
     def end(self) -> None:
         self.send_data(b"", end=True)
 
-    def reset(self, code: ErrorCodes) -> None:
+    def reset(self, code: ErrorCodes, count: bool = True) -> None:
         if self.error is None:
             self.error = f"reset by server ({code.name})"
-        self.session.engine.reset_stream(self.id, code)
+        self.session.engine.reset_stream(self.id, code, count)
         self.session.wake_writer()

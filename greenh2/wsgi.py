@@ -14,7 +14,7 @@ from email.utils import formatdate
 from typing import Any, Callable, Iterable, Protocol
 from urllib.parse import unquote_to_bytes
 
-from greenh2.errors import PeerGone, StreamGone
+from greenh2.errors import PeerGone, RemoteProtocolError, StreamGone
 from greenh2.wsgiinput import InputStream
 
 log = logging.getLogger("greenh2")
@@ -258,6 +258,9 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
         resp.finish()
     except (StreamGone, PeerGone) as exc:
         log.debug("stream ended under the app: %s", exc)
+    except RemoteProtocolError as exc:  # e.g. bad chunked framing met while the app read
+        log.debug("bad request body: %s", exc)
+        _send_error(resp, exc.status, "Bad Request")
     except Exception as exc:  # the app's bugs must not take the connection down
         _app_failed(resp, environ, exc)
     finally:
@@ -275,14 +278,19 @@ def _app_failed(resp: Response, environ: dict[str, Any], exc: BaseException) -> 
     else:
         log.error("error handling %s %s", environ["REQUEST_METHOD"], environ["PATH_INFO"],
                   exc_info=exc)
+    _send_error(resp, 500, "Internal Server Error")
+
+
+def _send_error(resp: Response, status: int, reason: str) -> None:
+    """A plain-text error response, or an abort when the head has gone out already."""
     try:
         if resp.sent_head:
             resp.sink.abort()
             return
-        body = b"Internal Server Error\n"
-        resp.status, resp.headers = 500, [("content-type", "text/plain"),
-                                          ("content-length", str(len(body)))]
-        resp.reason, resp.length = "Internal Server Error", len(body)
+        body = f"{reason}\n".encode()
+        resp.status, resp.headers = status, [("content-type", "text/plain"),
+                                             ("content-length", str(len(body)))]
+        resp.reason, resp.length = reason, len(body)
         resp.write(body)
         resp.finish()
     except (StreamGone, PeerGone):
