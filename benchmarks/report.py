@@ -178,5 +178,20 @@ def write_results_md(path: str, body: str, info: dict, command: str, mode: str,
         "- every server: one process/worker on 127.0.0.1, same apps (benchmarks/apps.py), same "
         "self-signed ECDSA P-256 certificate; the load client shares the same 2 cores.", "",
     ]
+    notes = _kept_notes(path)
     with open(path, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + notes)
+
+
+NOTES_MARKER = "<!-- notes below are kept when the tables above are regenerated -->"
+
+
+def _kept_notes(path: str) -> str:
+    """The hand-written part of RESULTS.md (profiles, before/after of changes) survives runs."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return ""
+    pos = text.find(NOTES_MARKER)
+    return "\n" + text[pos:] if pos >= 0 else ""

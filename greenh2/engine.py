@@ -30,15 +30,12 @@ from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
 from h2.stream import StreamState
 from hyperframe.frame import GoAwayFrame
-from hpack import Decoder
-from hpack.exceptions import HPACKError, OversizedHeaderListError
 
 from greenh2.config import Config
+from greenh2.h2rules import (CompressionFailure, ContentLengthCheck, ResetLedger, StrictDecoder,
+                             server_reset_event)
 from greenh2.inbound import FrameScanner, FrameSizeError, Goaway, HeaderBlockTooLarge, PrefaceError
 from greenh2.limits import FloodGuard, TooMuch
-
-_RST_STREAM = 0x3
-_RESETS_REMEMBERED = 1024  # streams whose late frames are ignored; older ones are h2's business
 
 # h2 treats "too many streams" as a connection error; we keep its own limit out of the way and
 # refuse excess streams one by one with REFUSED_STREAM (RFC 9113 §5.1.2), counting live handlers.
@@ -64,33 +61,6 @@ class PeerGoaway:
         self.last_stream_id = last_stream_id
 
 
-class CompressionFailure(Exception):
-    """A field block could not be decoded (RFC 7541). h2 would report PROTOCOL_ERROR; RFC 9113
-    §4.3 requires COMPRESSION_ERROR. Not an HPACKError, so it passes through h2 untranslated."""
-
-
-class _Decoder(Decoder):
-    def decode(self, data: bytes, raw: bool = False) -> Any:  # type: ignore[override]
-        try:
-            return super().decode(data, raw=raw)
-        except OversizedHeaderListError:
-            raise  # HPACK bomb (CVE-2019-9516): h2 ends the connection with ENHANCE_YOUR_CALM
-        except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
-            raise CompressionFailure(f"field block decoding failed: {exc}") from None
-
-
-def _stream_reset(stream_id: int, code: int) -> ev.StreamReset:
-    """A StreamReset event for a reset the server sent (remote_reset False)."""
-    return ev.StreamReset(stream_id=stream_id, error_code=code, remote_reset=False)
-
-
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    for name, value in headers:
-        if name == b"content-length":
-            return int(value)  # h2 has checked it is a number and not conflicting
-    return None
-
-
 def _h2_configuration() -> H2Configuration:
     # Outbound headers are validated once, in the WSGI layer, when the app calls start_response.
     return H2Configuration(client_side=False, header_encoding=None,
@@ -102,7 +72,7 @@ class Engine:
     def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.conn = H2Connection(_h2_configuration())
-        self.conn.decoder = _Decoder()
+        self.conn.decoder = StrictDecoder()
         self.guard = FloodGuard(config, clock)
         # A field block's encoded size is at most about its decoded size (RFC 7541 §4.1 counts
         # 32 octets per field on top of name and value), so one frame of slack past
@@ -111,8 +81,8 @@ class Engine:
                                     max_header_block=config.max_header_list_size + config.max_frame_size)
         self._out = bytearray()
         self.peer_goaway: PeerGoaway | None = None
-        self._lengths: dict[int, list[int]] = {}  # stream -> [content-length, DATA bytes so far]
-        self._reset_sent: dict[int, None] = {}  # streams we sent RST_STREAM on, oldest first
+        self.lengths = ContentLengthCheck()
+        self.resets = ResetLedger()
         self.failure: ConnectionEnd | None = None  # set when a send-side limit ended the connection
         self.closed = False
         self.sent_goaway = False
@@ -165,7 +135,7 @@ class Engine:
                 else:
                     events.extend(self.conn.receive_data(piece))
                     events.extend(self._collect_received())
-            events = self._check_content_length(events)
+            events = self.lengths.check(events, self.reset_stream)
         except FrameSizeError as exc:
             self._fail(ErrorCodes.FRAME_SIZE_ERROR, str(exc))
         except PrefaceError as exc:
@@ -184,70 +154,13 @@ class Engine:
         return events
 
     def _collect_received(self) -> list[Any]:
-        """Queue what h2 answered to received frames, minus the RST_STREAMs it sends for frames
-        on streams we reset ourselves: RFC 9113 §5.1 (closed) says those frames MUST be ignored.
-        Every other RST_STREAM h2 sends (stream errors) counts toward the reset budget, and is
-        reported as a `StreamReset` event so the stream's handler stops at its next I/O."""
-        data = self.conn.data_to_send()
-        resets: list[Any] = []
-        pos, size = 0, len(data)
-        while pos + 9 <= size:
-            end = pos + 9 + int.from_bytes(data[pos:pos + 3], "big")
-            if data[pos + 3] == _RST_STREAM:
-                stream_id = int.from_bytes(data[pos + 5:pos + 9], "big") & 0x7FFFFFFF
-                code = int.from_bytes(data[pos + 9:pos + 13], "big")
-                if code == ErrorCodes.STREAM_CLOSED and stream_id in self._reset_sent:
-                    pos = end
-                    continue
-                self._out += data[pos:end]
-                self._note_reset(stream_id)
-                resets.append(_stream_reset(stream_id, code))
-                self.guard.count_local_reset()  # TooMuch: the caller ends the connection
-            else:
-                self._out += data[pos:end]
-            pos = end
-        self._out += data[pos:]
-        return resets
-
-    def _note_reset(self, stream_id: int) -> None:
-        reset = self._reset_sent
-        reset[stream_id] = None
-        if len(reset) > _RESETS_REMEMBERED:
-            del reset[next(iter(reset))]
-
-    def _check_content_length(self, events: list[Any]) -> list[Any]:
-        """RFC 9113 §8.1.1: content-length must equal the DATA payload. h2 checks DATA frames,
-        not a stream ended by HEADERS (a bodiless request, or trailers): that is done here."""
-        lengths = self._lengths
-        out: list[Any] = []
-        bad: set[int] = set()
-        for event in events:
-            stream_id = getattr(event, "stream_id", None)
-            if stream_id in bad:
-                continue
-            kind = type(event)
-            if kind is ev.RequestReceived:
-                length = _content_length(event.headers)
-                if length is not None:
-                    lengths[stream_id] = [length, 0]
-            elif kind is ev.DataReceived and stream_id in lengths:
-                lengths[stream_id][1] += len(event.data)
-            elif kind is ev.StreamEnded:
-                counts = lengths.pop(stream_id, None)
-                if counts is not None and counts[0] != counts[1]:
-                    bad.add(stream_id)
-                    opened_now = any(type(e) is ev.RequestReceived and e.stream_id == stream_id
-                                     for e in out)
-                    out = [e for e in out if getattr(e, "stream_id", None) != stream_id
-                           or type(e) is ev.DataReceived]
-                    self.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
-                    if not opened_now:  # the handler runs already: tell it the stream is gone
-                        out.append(_stream_reset(stream_id, ErrorCodes.PROTOCOL_ERROR))
-                    continue
-            elif kind is ev.StreamReset:
-                lengths.pop(stream_id, None)
-            out.append(event)
-        return out
+        """Queue h2's answer to received frames (see h2rules.ResetLedger); the resets h2 sent on
+        its own become StreamReset events, so their handlers stop at their next I/O."""
+        events = []
+        for stream_id, code in self.resets.sort_output(self.conn.data_to_send(), self._out):
+            events.append(server_reset_event(stream_id, code))
+            self.guard.count_local_reset()  # TooMuch: receive() ends the connection
+        return events
 
     def _peer_goaway(self, frame: Goaway) -> PeerGoaway:
         last = int.from_bytes(frame.payload[0:4], "big") & 0x7FFFFFFF
@@ -340,7 +253,8 @@ class Engine:
         except (StreamClosedError, ProtocolError):
             return
         self._collect()
-        self._note_reset(stream_id)
+        self.resets.note(stream_id)
+        self.lengths.forget(stream_id)
         if not count:
             return
         try:
