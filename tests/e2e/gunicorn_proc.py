@@ -16,6 +16,8 @@ import time
 
 import psutil
 
+from support.server import subprocess_env
+
 E2E_DIR = os.path.dirname(os.path.abspath(__file__))
 TESTS_DIR = os.path.dirname(E2E_DIR)
 REPO_ROOT = os.path.dirname(TESTS_DIR)
@@ -30,18 +32,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def gunicorn_env(extra=None):
-    """tests/ and the repo on PYTHONPATH; no inherited GREENH2_* / GUNICORN_CMD_ARGS."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GREENH2_") and k != "GUNICORN_CMD_ARGS"}
-    pp = [TESTS_DIR, REPO_ROOT]
-    if env.get("PYTHONPATH"):
-        pp.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(pp)
-    env["PYTHONUNBUFFERED"] = "1"
-    if extra:
-        env.update(extra)
-    return env
+gunicorn_env = subprocess_env
 
 
 def insecure_ctx(alpn=None):

@@ -31,10 +31,11 @@ def _count_binds(args):
     return n
 
 
-def test_env(extra=None):
-    """Environment for a server subprocess: tests/ and the repo on PYTHONPATH,
-    no inherited GREENH2_* variables (they would change the config)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENH2_")}
+def subprocess_env(extra=None):
+    """Environment for a server subprocess (greenh2 or gunicorn): tests/ and the repo on
+    PYTHONPATH, no inherited GREENH2_* / GUNICORN_CMD_ARGS (they would change the config)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("GREENH2_") and k != "GUNICORN_CMD_ARGS"}
     pp = [TESTS_DIR, REPO_ROOT]
     if env.get("PYTHONPATH"):
         pp.append(env["PYTHONPATH"])
@@ -61,7 +62,7 @@ class ServerProcess:
         if add_default_bind and _count_binds(args) == 0:
             args = ["-b", "127.0.0.1:0"] + args
         self.args = args
-        self.env = test_env(env)
+        self.env = subprocess_env(env)
         self.cwd = cwd or REPO_ROOT
         self.start_timeout = start_timeout
         self.expect_listeners = expect_listeners or max(1, _count_binds(args))
@@ -290,7 +291,7 @@ def run_cli(args, env=None, timeout=10.0, cwd=None):
     Raises AssertionError (with output) if it does not finish within *timeout*.
     """
     cmd = [sys.executable, "-m", "greenh2"] + list(args)
-    proc = subprocess.Popen(cmd, cwd=cwd or REPO_ROOT, env=test_env(env),
+    proc = subprocess.Popen(cmd, cwd=cwd or REPO_ROOT, env=subprocess_env(env),
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
