@@ -25,7 +25,9 @@ from greenh2.wsgi import ConnInfo, Headers, RequestHead
 
 log = logging.getLogger("greenh2")
 READ_SIZE = 262144
-OUTPUT_HIGH_WATER = 1 << 20  # stop producing (and reading) while this much output is queued
+OUTPUT_HIGH_WATER = 1 << 20
+SHUTDOWN_PING = b"greenh2S"
+FINAL_GOAWAY_DELAY = 1.0  # seconds between the two GOAWAYs when the PING is not answered  # stop producing (and reading) while this much output is queued
 
 # handler(head, conninfo, body, sink) runs one request; see dispatch.Dispatcher.
 Handler = Callable[[RequestHead, ConnInfo, Callable[[int], bytes], "H2Sink"], None]
@@ -66,7 +68,10 @@ class H2Session:
         self.live = 0  # handler greenlets that have not returned (rapid reset, MadeYouReset)
         self.preread = preread
         self.upgrade = upgrade
-        self.draining = False
+        self.draining = False  # final GOAWAY sent (or received): no new streams
+        self.stopping = False  # shutdown() called
+        self.started = False
+        self.final_goaway_timer: gevent.Greenlet | None = None
         self.broken = False
         self.done = Event()
         self.wake = Event()
@@ -77,22 +82,42 @@ class H2Session:
     def serve(self) -> None:
         upgrade = self.upgrade
         self.engine.start(upgrade[1] if upgrade else None, upgraded=upgrade is not None)
+        self.started = True
         writer = gevent.spawn(self._write_loop)
         reader = gevent.spawn(self._read_loop)
         if upgrade:
             self._open_stream(1, upgrade[0], upgrade[2], ended=True)
+        if self.stopping:  # shut down before it started: now that SETTINGS went first
+            self.stopping = False
+            self.shutdown()
         self.wake.set()
         try:
             self.done.wait()
         finally:
+            if self.final_goaway_timer is not None:
+                self.final_goaway_timer.kill(block=False)
             self._teardown(reader, writer)
 
     def shutdown(self) -> None:
-        """Graceful stop (SIGTERM): GOAWAY with the last stream id; streams in flight finish."""
-        if not self.draining:
-            self.draining = True
-            self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=self.engine.highest_stream_id)
-            self.wake_writer()
+        """Graceful stop (SIGTERM), in two steps (RFC 9113 §6.8): GOAWAY(2^31-1) and a PING,
+        so requests the client sent before it saw the GOAWAY are still served; after the PING
+        comes back (or a second), GOAWAY with the real last stream id. Streams in flight finish."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if not self.started:
+            return  # serve() does it after the server preface
+        self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=2**31 - 1)
+        self.engine.ping(SHUTDOWN_PING)
+        self.wake_writer()
+        self.final_goaway_timer = gevent.spawn_later(FINAL_GOAWAY_DELAY, self._final_goaway)
+
+    def _final_goaway(self) -> None:
+        if self.draining:
+            return
+        self.draining = True
+        self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=self.engine.highest_stream_id)
+        self.wake_writer()
         self._maybe_done()
 
     def _maybe_done(self) -> None:
@@ -219,6 +244,9 @@ class H2Session:
                     stream.on_gone(f"reset by client ({event.error_code!r})")
             elif self.engine.is_flow_event(event):
                 self._wake_windows(getattr(event, "stream_id", 0))
+            elif kind is ev.PingAckReceived:
+                if event.ping_data == SHUTDOWN_PING:
+                    self._final_goaway()
             elif kind is PeerGoaway:
                 self._on_peer_goaway(event)
             elif kind is ev.ConnectionTerminated:

@@ -184,3 +184,25 @@ def test_sighup_loses_no_request(start_server, workers):
     assert results["ok"] > before + 5, "requests stalled after SIGHUP: %r" % results
     assert srv.alive(), "server died on SIGHUP:\n" + srv.stderr_text()[-3000:]
     assert _get_pid(srv.port)
+
+
+def test_sigterm_two_step_goaway_serves_requests_already_sent(start_server):
+    # RFC 9113 §6.8: the first GOAWAY says 2^31-1, so a request the client sent before it saw
+    # the GOAWAY is still served; the final GOAWAY then names the real last stream.
+    srv = start_server(["--graceful-timeout", "10"])
+    c = H2Client("127.0.0.1", srv.port)
+    first = c.get("/hello")
+    assert c.wait_stream(first, timeout=5).status == 200
+    slow = c.get("/sleep?s=1.5")  # keeps the connection draining after the final GOAWAY
+    c.read_events(timeout=0.3, raise_on_timeout=False)
+    srv.send_signal(signal.SIGTERM)
+    time.sleep(0.3)  # the GOAWAY and PING wait unread in our socket: the request crosses them
+    late = c.get("/hello")
+    c.read_events(until=lambda c: c.goaway is not None, timeout=5)
+    assert c.goaway.error_code == 0 and c.goaway.last_stream_id == 2**31 - 1, c.goaway
+    r = c.wait_stream(late, timeout=5)
+    assert r.status == 200 and r.ended, r
+    assert c.wait_stream(slow, timeout=10).status == 200
+    c.read_events(until=lambda c: c.goaway.last_stream_id == late, timeout=5)
+    c.close()
+    assert srv.wait(10) == 0, srv.stderr_text()[-3000:]
