@@ -13,7 +13,7 @@ import sys
 from typing import Any, NoReturn
 
 from greenh2 import __version__
-from greenh2.binds import BindAddress, open_listener, parse_bind
+from greenh2.binds import open_listener, parse_bind
 from greenh2.config import FIELDS, Config
 from greenh2.errors import AppLoadError, ConfigError
 
@@ -148,14 +148,13 @@ def run_worker(config: Config, listeners: list[Any], announce: Any = None) -> in
         print(f"greenh2: error: {exc}", file=sys.stderr)
         from greenh2.prefork import BOOT_ERROR
         return BOOT_ERROR if config.workers > 1 else EXIT_USAGE
-    server.start()
-    if announce is not None:  # after the app loaded: a failed start prints only its error
-        announce()
-    log.info("greenh2 %s serving (pid %d)", __version__, os.getpid())
-    server.stopping.wait()
-    server.graceful_stop()
+    def ready() -> None:
+        if announce is not None:  # after the app loaded: a failed start prints only its error
+            announce()
+        log.info("greenh2 %s serving (pid %d)", __version__, os.getpid())
+    server.serve_forever(on_ready=ready)
     log.info("stopped")
     return 0
 
 
-__all__ = ["main", "build_parser", "parse_config", "BindAddress"]
+__all__ = ["main", "build_parser", "parse_config"]

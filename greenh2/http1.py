@@ -26,7 +26,6 @@ UPGRADE_BODY_MAX = 1 << 20  # a larger Upgrade request body is served over HTTP/
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
             414: "URI Too Long", 431: "Request Header Fields Too Large", 501: "Not Implemented",
             505: "HTTP Version Not Supported"}
-_DROP = frozenset(("connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"))
 
 
 class Upgrade:

@@ -64,16 +64,22 @@ class Server:
                 self.stopping.set()
         self.handler.dispatcher.on_request = on_request
 
-    def start(self) -> None:
-        """Signal handlers first, then accepting: a stop signal is graceful from the start."""
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            gevent.signal_handler(sig, self.stopping.set)
-        gevent.signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored without --workers"))
+    def start(self, install_signals: bool = True) -> None:
+        """Signal handlers first, then accepting: a stop signal is graceful from the start.
+        The gunicorn worker passes False: gunicorn's signals are its own."""
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+                gevent.signal_handler(sig, self.stopping.set)
+            gevent.signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored without --workers"))
         for server in self.servers:
             server.start()
 
-    def serve_forever(self) -> None:
-        self.start()
+    def serve_forever(self, on_ready: Callable[[], None] | None = None,
+                      install_signals: bool = True) -> None:
+        """Accept until `stopping` is set (signal, max_requests, or a caller), then stop gracefully."""
+        self.start(install_signals)
+        if on_ready is not None:
+            on_ready()
         self.stopping.wait()
         self.graceful_stop()
 

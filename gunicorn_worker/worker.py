@@ -79,7 +79,7 @@ class GreenH2Worker(Worker):
         self.cfg.worker_int(self)
         self._stop()
 
-    _stopping: Any = None  # gevent Event, made in run() (not in __init__: that is the master)
+    _stopping: Any = None  # the Server's stop Event, from run() (__init__ runs in the master)
 
     def notify(self) -> None:
         super().notify()
@@ -101,16 +101,13 @@ class GreenH2Worker(Worker):
         if self.log.access_log_enabled:
             handler.dispatcher.access_log = _GunicornAccessLog(self.log)
         handler.dispatcher.on_request = self._count_request
-        from gevent.event import Event
-        self._stopping = Event()
         server = Server(config, handler, self.sockets)
-        for srv in server.servers:
-            srv.start()
+        self._stopping = server.stopping
+        if not self.alive:  # a stop signal arrived while the app was loading
+            server.stopping.set()
         heartbeat = gevent.spawn(self._heartbeat)
         try:
-            if self.alive:
-                self._stopping.wait()
-            server.graceful_stop(self.cfg.graceful_timeout)
+            server.serve_forever(install_signals=False)  # gunicorn's signals, set in init_signals
         finally:
             heartbeat.kill()
 
