@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 from dataclasses import asdict, dataclass, field
-from typing import Optional
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 _TIME = r"([\d.]+)(us|ms|s)"
@@ -96,9 +95,9 @@ def parse(text: str, h1: bool = False) -> H2LoadResult:
     return r
 
 
-def run(url: str, clients: int, streams: int, requests: Optional[int] = None,
-        duration: Optional[float] = None, warmup: float = 0.0, h1: bool = False,
-        data_file: Optional[str] = None, timeout: float = 60.0) -> H2LoadResult:
+def run(url: str, clients: int, streams: int, requests: int | None = None,
+        duration: float | None = None, warmup: float = 0.0, h1: bool = False,
+        data_file: str | None = None, timeout: float = 60.0) -> H2LoadResult:
     """One h2load run on one thread: `-n requests` or `-D duration` (then `timeout` is extended)."""
     argv = ["h2load", "-t", "1", "-c", str(clients), "-m", str(streams)]
     if duration is not None:
@@ -128,7 +127,7 @@ def run(url: str, clients: int, streams: int, requests: Optional[int] = None,
     return r
 
 
-def ready_check(url: str) -> Optional[str]:
+def ready_check(url: str) -> str | None:
     """One h2load request (h2 over TLS, h2c prior knowledge over http); None when it got a 2xx."""
     r = run(url, 1, 1, requests=1, timeout=10)
     if r.ok and r.status_2xx == 1:

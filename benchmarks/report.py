@@ -12,7 +12,6 @@ import os
 import platform
 import subprocess
 from importlib import metadata
-from typing import Optional
 
 from benchmarks import h2load
 from benchmarks.scenarios import BY_KEY, target
@@ -46,7 +45,7 @@ def machine_info() -> dict:
             "packages": versions, "h2load": h2load.version(), "git_commit": commit}
 
 
-def _fmt_value(metric: str, v: Optional[float]) -> str:
+def _fmt_value(metric: str, v: float | None) -> str:
     if v is None:
         return "-"
     if metric == "req/s":
@@ -58,11 +57,11 @@ def _fmt_value(metric: str, v: Optional[float]) -> str:
     return f"{v:.0f} ms"
 
 
-def _ms(v: Optional[float]) -> str:
+def _ms(v: float | None) -> str:
     return "-" if v is None else (f"{v * 1000:.1f} ms" if v < 1 else f"{v:.2f} s")
 
 
-def _cell(key: str, row: Optional[dict], base: Optional[dict]) -> str:
+def _cell(key: str, row: dict | None, base: dict | None) -> str:
     if row is None:
         return "n/a"
     if row.get("error") and row.get("value") is None:
@@ -81,7 +80,7 @@ def _cell(key: str, row: Optional[dict], base: Optional[dict]) -> str:
     return text
 
 
-def ratio(key: str, row: Optional[dict], base: Optional[dict]) -> Optional[float]:
+def ratio(key: str, row: dict | None, base: dict | None) -> float | None:
     """How many times better than gunicorn (for wall time: gunicorn's time / this time)."""
     if not row or not base or row.get("value") is None or not base.get("value"):
         return None
@@ -92,7 +91,7 @@ def ratio(key: str, row: Optional[dict], base: Optional[dict]) -> Optional[float
     return row["value"] / base["value"]
 
 
-def tables(results: dict, servers: list, ceiling: Optional[dict]) -> str:
+def tables(results: dict, servers: list, ceiling: dict | None) -> str:
     """The main table (scenario x server), the details table and the ceiling line."""
     ceil = ceiling.get("req_per_s") if ceiling else None
     head = ["Scenario"] + [SERVERS[s].label for s in servers]

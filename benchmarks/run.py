@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json as jsonlib
 import os
 import signal
 import statistics
 import subprocess
 import sys
-import json as jsonlib
-from typing import Optional
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:  # run as a script: make `benchmarks` importable
@@ -30,7 +29,7 @@ LOGS = os.path.join(OUT, "logs")
 BODY_BYTES = 1 << 20  # M4 download size (benchmarks.apps default) and M5 upload file size
 
 
-def parse_args(argv: Optional[list]) -> argparse.Namespace:
+def parse_args(argv: list | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="greenh2 vs gunicorn/hypercorn/granian (issue 5)")
     p.add_argument("--quick", action="store_true", help="1 s runs, 1 repetition, small M7")
     p.add_argument("--only", default="", help="comma-separated servers (gunicorn,hypercorn,"
@@ -73,7 +72,7 @@ def measure(sc, url: str, mode, args: argparse.Namespace, upload_file: str) -> d
                    duration=(args.duration or mode.duration) if sc.timed else None,
                    warmup=mode.warmup if sc.timed else 0.0, h1=sc.h1,
                    data_file=upload_file if sc.upload else None, timeout=sc.timeout)
-    value: Optional[float] = None
+    value: float | None = None
     if r.ok:
         if sc.metric == "req/s":
             value = r.req_per_s
@@ -161,7 +160,7 @@ def run_scenario(sc, names: list, mode, args, cert, upload_file: str, active: li
     return summaries, runs
 
 
-def main(argv: Optional[list] = None) -> int:
+def main(argv: list | None = None) -> int:
     args = parse_args(argv)
     if not bootstrap.in_venv():
         bootstrap.reexec_in_venv(sys.argv[1:] if argv is None else argv, LOGS, args.reinstall)

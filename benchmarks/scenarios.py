@@ -8,7 +8,6 @@ others a fixed request count, and all of them a hard timeout.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -20,7 +19,7 @@ class Scenario:
     h1: bool = False
     clients: int = 50
     streams: int = 10
-    requests: Optional[int] = None  # fixed-count run (None: fixed duration)
+    requests: int | None = None  # fixed-count run (None: fixed duration)
     timed: bool = True  # h2load -D run (duration from the mode)
     upload: bool = False  # h2load -d <1 MiB file>
     metric: str = "req/s"  # req/s | MiB/s | wall s | sse
@@ -71,7 +70,7 @@ def m7_shape(streams: int) -> tuple:
     return max(1, streams // per_conn), per_conn
 
 
-def target(key: str, row: dict, base: Optional[dict], ceiling: Optional[float]) -> tuple:
+def target(key: str, row: dict, base: dict | None, ceiling: float | None) -> tuple:
     """(passed or None when it cannot be judged, text of the target) for greenh2's result `row`.
 
     `row`/`base` are summaries (see run.summarize) of greenh2 and of the gunicorn baseline.

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
 
 import psutil
 
@@ -25,10 +25,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)  # the benchmark venv's bin/ (not resolved on purpose)
 
 # (app, port, cert or None for cleartext) -> argv, or None when the server cannot do it.
-ArgvBuilder = Callable[[str, int, Optional[CertPair]], Optional[list]]
+ArgvBuilder = Callable[[str, int, CertPair | None], list | None]
 
 
-def _gunicorn(app: str, port: int, cert: Optional[CertPair]) -> list:
+def _gunicorn(app: str, port: int, cert: CertPair | None) -> list:
     argv = [os.path.join(BIN, "gunicorn"), "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}",
             "--http-protocols", "h2,h1", "--log-level", "warning", "--worker-connections", "20000"]
     if cert:
@@ -37,7 +37,7 @@ def _gunicorn(app: str, port: int, cert: Optional[CertPair]) -> list:
     return argv + ["--http2-cleartext", "prior-knowledge", f"benchmarks.apps:{app}"]
 
 
-def _hypercorn(app: str, port: int, cert: Optional[CertPair]) -> list:
+def _hypercorn(app: str, port: int, cert: CertPair | None) -> list:
     argv = [os.path.join(BIN, "hypercorn"), "-k", "uvloop", "-w", "1", "-b", f"127.0.0.1:{port}",
             "--log-level", "warning"]
     if cert:
@@ -45,7 +45,7 @@ def _hypercorn(app: str, port: int, cert: Optional[CertPair]) -> list:
     return argv + [f"wsgi:benchmarks.apps:{app}"]
 
 
-def _granian(app: str, port: int, cert: Optional[CertPair]) -> list:
+def _granian(app: str, port: int, cert: CertPair | None) -> list:
     argv = [os.path.join(BIN, "granian"), "--interface", "wsgi", "--workers", "1",
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     if cert:
@@ -56,7 +56,7 @@ def _granian(app: str, port: int, cert: Optional[CertPair]) -> list:
     return argv + [f"benchmarks.apps:{app}"]
 
 
-def _greenh2(app: str, port: int, cert: Optional[CertPair]) -> list:
+def _greenh2(app: str, port: int, cert: CertPair | None) -> list:
     argv = [sys.executable, "-m", "greenh2", "-b", f"127.0.0.1:{port}", "--workers", "1",
             "--log-level", "warning"]
     if cert:
@@ -213,9 +213,9 @@ def _tcp_open(port: int) -> bool:
         return False
 
 
-def start(definition: ServerDef, app: str, cert: Optional[CertPair], log_path: str,
-          ready_path: str = "/", ready_check: Optional[Callable[[str], Optional[str]]] = None,
-          timeout: float = 30.0) -> Optional[Running]:
+def start(definition: ServerDef, app: str, cert: CertPair | None, log_path: str,
+          ready_path: str = "/", ready_check: Callable[[str], str | None] | None = None,
+          timeout: float = 30.0) -> Running | None:
     """Start `definition` serving benchmarks.apps:`app`; None if it cannot serve this mode.
 
     Readiness = a TCP connect succeeds and then ready_check(url + ready_path) returns None

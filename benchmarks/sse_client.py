@@ -21,7 +21,6 @@ import ssl
 import struct
 import sys
 import time
-from typing import Optional
 from urllib.parse import urlsplit
 
 from hpack import Decoder, Encoder
@@ -40,7 +39,7 @@ def frame(ftype: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes
 
 
 class Stream:
-    __slots__ = ("sent", "last", "nbytes", "status", "events")
+    __slots__ = ("events", "last", "nbytes", "sent", "status")
 
     def __init__(self, now: float) -> None:
         self.sent = self.last = now
@@ -155,14 +154,14 @@ class Stats:
         st.last, st.events = now, st.events + 1
 
 
-def pct(values: list, q: float) -> Optional[float]:
+def pct(values: list, q: float) -> float | None:
     if not values:
         return None
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def connect(host: str, port: int, ctx: Optional[ssl.SSLContext], timeout: float) -> socket.socket:
+def connect(host: str, port: int, ctx: ssl.SSLContext | None, timeout: float) -> socket.socket:
     sock = socket.create_connection((host, port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if ctx is not None:
@@ -230,7 +229,7 @@ def run(url: str, connections: int, streams: int, deadline: float) -> dict:
             conn.sock.close()
         except OSError:
             pass
-    ms = lambda v: None if v is None else round(v * 1000, 2)  # noqa: E731
+    ms = lambda v: None if v is None else round(v * 1000, 2)
     return {"streams": connections * streams, "completed": stats.completed,
             "failed": stats.failed, "unfinished": unfinished,
             "elapsed_s": round(time.monotonic() - t0, 3), "setup_s": round(setup_s, 3),
@@ -268,7 +267,7 @@ def flush(conn: Conn, sel: selectors.BaseSelector) -> None:
             conn.sock.setblocking(False)
 
 
-def main(argv: Optional[list] = None) -> None:
+def main(argv: list | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("url")
     p.add_argument("--connections", type=int, default=100)

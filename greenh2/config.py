@@ -1,7 +1,7 @@
 """The one settings schema of greenh2.
 
 `Config` is a frozen dataclass. Every field carries its help text and parsing rules in its
-metadata, and everything else is generated from it: the command-line flags (`greenh2.cli`), the
+metadata, and everything else is generated from it: the command-line flags (`greenh2.server.cli`), the
 ``GREENH2_*`` environment variables, the TOML config file and the gunicorn mapping
 (`gunicorn_worker`). Precedence is defaults < file < environment < command line. Unknown keys are
 errors, never silently ignored.
@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
+from greenh2.addresses import parse_bind
 from greenh2.errors import ConfigError
 
 ENV_PREFIX = "GREENH2_"
@@ -224,6 +226,5 @@ def _validate(cfg: Config) -> None:
     unknown = set(cfg.protocols) - {"h2", "h1"}
     if unknown or not cfg.protocols:
         raise ConfigError(f"http_protocols: {cfg.http_protocols!r}: use h2, h1 or h2,h1")
-    from greenh2.binds import parse_bind  # local: binds imports errors only
     for address in cfg.bind:
         parse_bind(address)

@@ -15,7 +15,8 @@ import os
 import shlex
 import ssl
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from greenh2.config import Config, from_environ
 

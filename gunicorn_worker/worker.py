@@ -56,7 +56,7 @@ class GreenH2Worker(Worker):
         from gevent import hub, monkey
         monkey.patch_all()
         from gevent import socket as gsocket
-        self.sockets = [gsocket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach())
+        self.sockets: list[Any] = [gsocket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach())
                         for s in self.sockets]
         hub.reinit()
         super().init_process()
@@ -64,6 +64,7 @@ class GreenH2Worker(Worker):
     def init_signals(self) -> None:
         super().init_signals()
         import signal
+
         import gevent
         # Handlers run as greenlets so they may block (gunicorn #1126).
         gevent.signal_handler(signal.SIGTERM, self._stop)
@@ -89,7 +90,8 @@ class GreenH2Worker(Worker):
 
     def run(self) -> None:
         import gevent
-        from greenh2.server import Server, build_handler
+
+        from greenh2.server.process import Server, build_handler
         from gunicorn_worker.settings import config_from_gunicorn
 
         config, notes = config_from_gunicorn(self.cfg)

@@ -118,8 +118,7 @@ def echo(environ, start_response):
     start_response("200 OK", headers)
 
     def gen():
-        for chunk in _read_all_chunks(environ):
-            yield chunk
+        yield from _read_all_chunks(environ)
     return gen()
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh machine to a passing test run: installs the Debian clients the tests
-# drive (curl, nghttp, h2load), the package with its test extras, then runs pytest.
+# drive (curl, nghttp, h2load), the package with its test extras, runs the static checks
+# (ruff, mypy, import-linter), then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -13,4 +14,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 python3 -m pip install -q --disable-pip-version-check -e '.[test,gunicorn]'
+# The layers and habits, enforced: lint + import order, types, and the import-linter contracts
+# (setup.cfg) that fail when a lower layer imports a higher one.
+python3 -m ruff check .
+python3 -m mypy
+lint-imports
 exec python3 -m pytest "$@"

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-
 from conformance.rawh2 import RawH2
 from support.server import ServerProcess
 
@@ -35,7 +34,7 @@ class GoodClient(threading.Thread):
         while not self.stop_event.is_set():
             try:
                 conn = RawH2(self.port, tls=self.tls, timeout=self.timeout)
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded
+            except Exception as exc:
                 self.failures.append(f"connect: {exc!r}")
                 time.sleep(0.2)
                 continue
@@ -54,7 +53,7 @@ class GoodClient(threading.Thread):
                         self.latencies.append(time.monotonic() - t0)
                     sid += 2
                     time.sleep(self.pause)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self.failures.append(f"request: {exc!r}")
             finally:
                 conn.close()

@@ -9,7 +9,6 @@ import time
 
 import psutil
 import pytest
-
 from conformance.rawh2 import PREFACE, settings_frame
 
 
@@ -98,7 +97,7 @@ def _http1(port: int, data: bytes, tls: bool = False, timeout: float = 5) -> byt
         while True:
             try:
                 chunk = s.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 raise AssertionError(f"server did not close; got {out[:300]!r}") from None
             except ConnectionResetError:
                 break
@@ -178,6 +177,7 @@ def test_malformed_http1(h1_server, case):
 @pytest.fixture(scope="module")
 def attack_server_shared():
     from support.server import ServerProcess
+
     from attacks.conftest import APP, FAST
     with ServerProcess(FAST + [APP]) as srv:
         yield srv

@@ -7,10 +7,9 @@ from __future__ import annotations
 import socket
 import time
 
+from conformance.rawh2 import PREFACE, frame, settings_frame
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-
-from conformance.rawh2 import PREFACE, frame, settings_frame
 
 BUDGET = 24.0  # seconds of fuzzing in total, split between the strategies below
 STREAM_IDS = st.sampled_from([0, 1, 2, 3, 5, 7, 9, 0x7FFFFFFF, 0x80000001])
@@ -54,7 +53,7 @@ def _shoot(port: int, data: bytes, linger: float = 0.05) -> None:
             try:
                 if not s.recv(65536):
                     break
-            except (socket.timeout, OSError):
+            except (TimeoutError, OSError):
                 break
     except OSError:
         pass  # the server may close mid-send: that is a fine answer

@@ -8,11 +8,23 @@ import json
 import struct
 import time
 
+from conformance.rawh2 import (
+    CONTINUATION,
+    DATA,
+    GOAWAY,
+    HEADERS,
+    RST_STREAM,
+    RawH2,
+    data_frame,
+    frame,
+    ping_frame,
+    priority_frame,
+    rst_stream,
+    settings_frame,
+)
 from h2.errors import ErrorCodes
 
 from attacks.conftest import MiB
-from conformance.rawh2 import (CONTINUATION, DATA, GOAWAY, HEADERS, RST_STREAM, RawH2, data_frame,
-                               frame, ping_frame, priority_frame, rst_stream, settings_frame)
 
 CALM = ErrorCodes.ENHANCE_YOUR_CALM
 ATTACK_APP = "attacks.attack_app:app"

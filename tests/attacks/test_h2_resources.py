@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 import time
 
+from conformance.rawh2 import DATA, GOAWAY, RawH2, settings_frame, window_update
 from h2.errors import ErrorCodes
 
 from attacks.conftest import MiB
-from conformance.rawh2 import DATA, GOAWAY, RawH2, settings_frame, window_update
 
 
 def test_data_dribble_window_closed_cve_2019_9511(attack_server, good_client):

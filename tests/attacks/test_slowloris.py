@@ -6,9 +6,8 @@ from __future__ import annotations
 import socket
 import time
 
-from h2.errors import ErrorCodes
-
 from conformance.rawh2 import GOAWAY, PREFACE, RawH2, data_frame
+from h2.errors import ErrorCodes
 
 # attack servers run with --handshake-timeout 1 --body-timeout 2 --keepalive 3 (conftest.FAST)
 
@@ -29,7 +28,7 @@ def _closed_after(sock: socket.socket, limit: float, drip: bytes = b"", every: f
         sock.settimeout(every)
         try:
             data = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except OSError:
             return time.monotonic() - t0

@@ -3,9 +3,9 @@ whole package, plus a check after every test that the server is alive and printe
 from __future__ import annotations
 
 import pytest
+from support.server import ServerProcess
 
 from conformance.rawh2 import RawH2
-from support.server import ServerProcess
 
 APP = "apps:app"
 

@@ -227,7 +227,7 @@ class RawH2:
         self.sock.settimeout(remaining)
         try:
             data = self.sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             return False
         except (ConnectionResetError, BrokenPipeError, ssl.SSLError, OSError):
             data = b""

@@ -6,8 +6,7 @@ import socket
 
 from h2.errors import ErrorCodes
 
-from conformance.rawh2 import (ACK, PING, PREFACE, SETTINGS, RawH2, frame, ping_frame,
-                               settings_frame)
+from conformance.rawh2 import ACK, PING, PREFACE, SETTINGS, RawH2, frame, ping_frame, settings_frame
 
 
 def _raw_socket(port: int) -> socket.socket:
@@ -24,7 +23,7 @@ def _read_all(sock: socket.socket, limit: float = 5.0) -> bytes:
             if not chunk:
                 break
             out += chunk
-    except (socket.timeout, ConnectionResetError):
+    except (TimeoutError, ConnectionResetError):
         pass
     return out
 

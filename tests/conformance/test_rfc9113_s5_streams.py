@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from h2.errors import ErrorCodes
 
-from conformance.rawh2 import (RawH2, data_frame, frame, priority_frame, rst_stream,
-                               window_update)
+from conformance.rawh2 import RawH2, data_frame, frame, priority_frame, rst_stream, window_update
 
 SLOW = "/sleep?s=1.5"
 

@@ -3,10 +3,25 @@ from __future__ import annotations
 
 from h2.errors import ErrorCodes
 
-from conformance.rawh2 import (ACK, DATA, GOAWAY, HEADERS, PING, RST_STREAM,
-                               SETTINGS, WINDOW_UPDATE, RawH2, data_frame, frame, goaway_frame,
-                               ping_frame, priority_frame, rst_stream, settings_frame,
-                               window_update)
+from conformance.rawh2 import (
+    ACK,
+    DATA,
+    GOAWAY,
+    HEADERS,
+    PING,
+    RST_STREAM,
+    SETTINGS,
+    WINDOW_UPDATE,
+    RawH2,
+    data_frame,
+    frame,
+    goaway_frame,
+    ping_frame,
+    priority_frame,
+    rst_stream,
+    settings_frame,
+    window_update,
+)
 
 MAX_WINDOW = 2**31 - 1
 

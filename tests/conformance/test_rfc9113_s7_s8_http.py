@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from h2.errors import ErrorCodes
 
-from conformance.rawh2 import (DATA, GOAWAY, PUSH_PROMISE, RST_STREAM, RawH2, data_frame, frame,
-                               rst_stream)
+from conformance.rawh2 import DATA, GOAWAY, PUSH_PROMISE, RST_STREAM, RawH2, data_frame, frame, rst_stream
 
 PE = ErrorCodes.PROTOCOL_ERROR
 

@@ -15,7 +15,6 @@ import sys
 import time
 
 import psutil
-
 from support.server import subprocess_env
 
 E2E_DIR = os.path.dirname(os.path.abspath(__file__))

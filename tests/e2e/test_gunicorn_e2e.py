@@ -18,7 +18,6 @@ import time
 import psutil
 import pytest
 from h2.settings import SettingCodes
-
 from support import tools
 from support.h2raw import H2Client
 

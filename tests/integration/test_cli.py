@@ -3,7 +3,6 @@ import re
 import socket
 
 import pytest
-
 from support.certs import make_unrelated_key
 from support.h2raw import H2Client
 from support.server import run_cli

@@ -3,7 +3,6 @@ import re
 import time
 
 import pytest
-
 from support.h2raw import H2Client
 from support.tools import h2load, nghttp
 

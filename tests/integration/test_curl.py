@@ -3,7 +3,6 @@ import hashlib
 import json
 
 import pytest
-
 from support.tools import curl
 
 pytestmark = pytest.mark.timeout(60)

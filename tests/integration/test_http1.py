@@ -4,7 +4,6 @@ import json
 import time
 
 import pytest
-
 from apps import download_chunks
 from support import http1
 

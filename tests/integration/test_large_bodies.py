@@ -3,7 +3,6 @@ import hashlib
 import json
 
 import pytest
-
 from apps import download_chunks, download_sha256
 from support.tools import curl
 

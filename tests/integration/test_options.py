@@ -7,7 +7,6 @@ import time
 
 import pytest
 from h2.settings import SettingCodes
-
 from support import http1
 from support.h2raw import H2Client
 from support.tools import curl

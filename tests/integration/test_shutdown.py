@@ -6,7 +6,6 @@ import time
 
 import psutil
 import pytest
-
 from support import http1
 from support.h2raw import H2Client
 
@@ -94,7 +93,7 @@ def test_signal_right_after_ready(start_server, sig):
 def test_graceful_timeout_bounds_shutdown(start_server):
     srv = start_server(["--graceful-timeout", "1"])
     c = H2Client("127.0.0.1", srv.port)
-    sid = c.get("/sleep?s=30")
+    c.get("/sleep?s=30")
     c.read_events(timeout=0.3, raise_on_timeout=False)
     t0 = time.monotonic()
     srv.send_signal(signal.SIGTERM)
@@ -130,7 +129,7 @@ def test_workers_respawn_after_sigkill(start_server):
     for i in range(30):
         try:
             served_by.add(_get_pid(srv.port))
-        except Exception as e:  # noqa: BLE001 - record and report all failures
+        except Exception as e:
             failures.append(repr(e))
         time.sleep(0.05)
     assert not failures, "requests failed after a worker was killed: %r" % failures
@@ -163,7 +162,7 @@ def test_sighup_loses_no_request(start_server, workers):
                     results["ok"] += 1
                 else:
                     results["fail"].append(resp.status)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 results["fail"].append(repr(e))
 
     threads = [threading.Thread(target=loop) for _ in range(4)]

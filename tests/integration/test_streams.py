@@ -6,10 +6,9 @@ import uuid
 
 import h2.events
 import pytest
+from apps import download_chunks
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
-
-from apps import download_chunks
 from support.h2raw import H2Client
 
 pytestmark = pytest.mark.timeout(40)

@@ -4,7 +4,6 @@ import json
 import time
 
 import pytest
-
 from apps import download_chunks
 from support.h2raw import H2Client
 from support.tools import curl

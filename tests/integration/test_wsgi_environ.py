@@ -2,7 +2,6 @@
 import json
 
 import pytest
-
 from support import http1
 from support.h2raw import H2Client, StreamResult
 

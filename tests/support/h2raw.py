@@ -307,7 +307,7 @@ class H2Client:
             self.sock.settimeout(remaining)
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
                 data = b""

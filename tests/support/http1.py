@@ -88,7 +88,7 @@ class Reader:
         self.sock.settimeout(timeout)
         try:
             return not self._fill()
-        except socket.timeout:
+        except TimeoutError:
             return False
         finally:
             self.sock.settimeout(old)

@@ -1,12 +1,12 @@
-"""greenh2.config (schema, loading, validation) and greenh2.binds.parse_bind."""
+"""greenh2.config (schema, loading, validation) and greenh2.server.binds.parse_bind."""
 import dataclasses
 import socket
 
 import pytest
 
-from greenh2.binds import BindAddress, parse_bind
 from greenh2.config import FIELDS, Config, coerce
 from greenh2.errors import ConfigError
+from greenh2.server.binds import BindAddress, parse_bind
 
 
 def write(tmp_path, text, name="greenh2.toml"):

@@ -1,0 +1,177 @@
+"""HTTP/1.1 message bodies: the request body reader (Content-Length or chunked, with
+`100 Continue` sent on the first read) and the response `Sink` (Content-Length, chunked or
+close-delimited framing, RFC 9112 §6-7)."""
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from greenh2.errors import PeerGone, RemoteProtocolError
+from greenh2.http1.message import Request
+from greenh2.wsgi.environ import Headers
+from greenh2.wsgi.response import NO_BODY_STATUS
+
+
+class Wire(Protocol):
+    """What a body reader and a sink use of their connection (`H1Connection`)."""
+    transport: Any
+    buf: bytearray
+    closing: bool
+
+READ_SIZE = 65536
+DISCARD_MAX = 1 << 20  # unread body we read past to keep a connection alive; beyond it, close
+_SKIP = frozenset(("connection", "keep-alive", "transfer-encoding", "proxy-connection"))
+
+
+class BodyReader:
+    def __init__(self, conn: Wire, req: Request) -> None:
+        self.conn, self.req = conn, req
+        self.left = req.length or 0  # Content-Length bytes, or bytes left in the current chunk
+        self.done = not req.chunked and not self.left
+        self.continue_sent = not req.expect_continue
+        self.chunk_started = False
+        self.broken = False
+
+    def _recv(self) -> None:
+        try:
+            data = self.conn.transport.recv(READ_SIZE)
+        except OSError as exc:
+            raise PeerGone(f"reading request body: {exc}") from None
+        if not data:
+            raise PeerGone("client closed the connection mid-body")
+        self.conn.buf += data
+
+    def pull(self, size: int) -> bytes:
+        try:
+            return self._pull(size)
+        except RemoteProtocolError:
+            self.broken = True  # framing lost: the connection cannot carry another request
+            self.req.keep_alive = False
+            raise
+
+    def _pull(self, size: int) -> bytes:
+        if self.done:
+            return b""
+        if not self.continue_sent:
+            self.continue_sent = True
+            self.conn.transport.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if self.req.chunked and not self.left and not self._next_chunk():
+            return b""
+        buf = self.conn.buf
+        if not buf:
+            self._recv()
+        take = min(size, self.left, len(buf))
+        data = bytes(buf[:take])
+        del buf[:take]
+        self.left -= take
+        if not self.req.chunked and not self.left:
+            self.done = True
+        return data
+
+    def _line(self) -> bytes:
+        buf = self.conn.buf
+        while True:
+            end = buf.find(b"\r\n")
+            if end >= 0:
+                line = bytes(buf[:end])
+                del buf[:end + 2]
+                return line
+            if len(buf) > 4096:
+                raise RemoteProtocolError("chunk header too long")
+            self._recv()
+
+    def _next_chunk(self) -> bool:
+        """Read the next chunk header (RFC 9112 §7.1); False after the last chunk."""
+        if self.chunk_started and self._line() != b"":
+            raise RemoteProtocolError("chunk data not followed by CRLF")
+        self.chunk_started = True
+        size_text = self._line().split(b";", 1)[0].strip()
+        try:
+            if not size_text or size_text.startswith((b"-", b"+", b"0x")):
+                raise ValueError
+            size = int(size_text, 16)
+        except ValueError:
+            raise RemoteProtocolError("bad chunk size") from None
+        if size == 0:
+            while self._line():  # trailer fields are read and dropped
+                pass
+            self.done = True
+            return False
+        self.left = size
+        return True
+
+    def discard(self) -> bool:
+        """Read past an unread body so the connection can be reused; False if too much."""
+        if not self.continue_sent:  # the client never sent the body: the connection is unusable
+            return False
+        total = 0
+        try:
+            while not self.done and total <= DISCARD_MAX:
+                total += len(self.pull(READ_SIZE))
+        except (PeerGone, RemoteProtocolError):
+            return False
+        return self.done
+
+
+class H1Sink:
+    """wsgi.Sink for HTTP/1.x: the head waits to leave with the first body bytes (one write)."""
+
+    def __init__(self, conn: Wire, req: Request) -> None:
+        self.conn, self.req = conn, req
+        self.pending = b""
+        self.chunked = False
+        self.finished = False
+        self.failed = False
+
+    def informational(self, status: int, headers: Headers) -> None:
+        if self.req.head.protocol == "HTTP/1.1":
+            lines = "".join(f"{n}: {v}\r\n" for n, v in headers)
+            self._send(f"HTTP/1.1 {status} Early Hints\r\n{lines}\r\n".encode("latin-1"))
+
+    def start(self, status: int, reason: str, headers: Headers, end: bool) -> None:
+        req = self.req
+        has_length = any(n.lower() == "content-length" for n, _ in headers)
+        no_body = req.head.method == "HEAD" or status in NO_BODY_STATUS or status < 200
+        keep = req.keep_alive and not self.conn.closing
+        lines = [f"{req.head.protocol} {status} {reason}\r\n"]
+        lines += [f"{n}: {v}\r\n" for n, v in headers if n.lower() not in _SKIP]
+        if not has_length and not no_body:
+            if end:
+                lines.append("content-length: 0\r\n")
+            elif req.head.protocol == "HTTP/1.1":
+                self.chunked = True
+                lines.append("transfer-encoding: chunked\r\n")
+            else:
+                keep = False  # HTTP/1.0 without a length: the close ends the body
+        if not keep:
+            req.keep_alive = False
+        lines.append("connection: keep-alive\r\n\r\n" if keep and req.head.protocol == "HTTP/1.0"
+                     else ("\r\n" if keep else "connection: close\r\n\r\n"))
+        self.pending = "".join(lines).encode("latin-1")
+        if end:
+            self.finish()
+
+    def write(self, data: bytes, end: bool = False) -> None:
+        if self.chunked:
+            data = b"%x\r\n%s\r\n%s" % (len(data), data, b"0\r\n\r\n" if end else b"")
+        if self.pending:
+            data, self.pending = self.pending + data, b""
+        self._send(data)
+        if end:
+            self.finished = True
+
+    def finish(self) -> None:
+        tail = b"0\r\n\r\n" if self.chunked else b""
+        data, self.pending = self.pending + tail, b""
+        if data:
+            self._send(data)
+        self.finished = True
+
+    def abort(self) -> None:
+        self.failed = True  # the body is cut short: closing the connection tells the client
+
+    def _send(self, data: bytes) -> None:
+        try:
+            self.conn.transport.sendall(data)
+        except OSError as exc:
+            self.failed = True
+            raise PeerGone(str(exc)) from None

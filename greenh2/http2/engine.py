@@ -1,0 +1,317 @@
+"""The sans-IO HTTP/2 core: owns one `h2.H2Connection`, turns received bytes into events and
+send calls into bytes. It imports neither gevent nor socket, so it is driven the same way by the
+live server and by the unit tests (real frames in, real frames out).
+
+What it adds on top of h2 (h2 leaves these to the server):
+* our SETTINGS are in the first SETTINGS frame (set before `initiate_connection()`);
+* the connection receive window is raised at start so concurrent uploads do not stall;
+* frame headers pass the `FrameScanner` and `FloodGuard` before h2 acts on them;
+* a client's graceful GOAWAY does not stop responses in flight (RFC 9113 §6.8);
+* a field block that fails to decode is COMPRESSION_ERROR (RFC 9113 §4.3), not h2's
+  PROTOCOL_ERROR;
+* content-length is checked when HEADERS (request or trailers) ends the stream, which h2 skips
+  (RFC 9113 §8.1.1: a mismatch makes the request malformed, stream error PROTOCOL_ERROR);
+* frames on a stream we reset are ignored (RFC 9113 §5.1) instead of h2 answering each with
+  another RST_STREAM, and every RST_STREAM h2 does send counts toward the reset budget
+  (MadeYouReset, CVE-2025-8671);
+* outbound bytes collect in one buffer that the I/O edge drains with one write per burst.
+"""
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import h2.events as ev
+from h2.config import H2Configuration
+from h2.connection import ConnectionState, H2Connection
+from h2.errors import ErrorCodes
+from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
+from h2.settings import SettingCodes, Settings
+from h2.stream import StreamState
+from hyperframe.frame import GoAwayFrame
+
+from greenh2.config import Config
+from greenh2.http2.inbound import FrameScanner, FrameSizeError, Goaway, HeaderBlockTooLarge, PrefaceError
+from greenh2.http2.limits import FloodGuard, TooMuch
+from greenh2.http2.rules import (
+    CompressionFailure,
+    ContentLengthCheck,
+    ResetLedger,
+    StrictDecoder,
+    server_reset_event,
+)
+
+# h2 treats "too many streams" as a connection error; we keep its own limit out of the way and
+# refuse excess streams one by one with REFUSED_STREAM (RFC 9113 §5.1.2), counting live handlers.
+_H2_STREAM_CAP = 2**31 - 1
+_SENDABLE = (StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE)
+_DATA_HEADER = struct.Struct(">BHBBL").pack  # RFC 9113 §4.1: 24-bit length, type 0x0 DATA
+
+
+class ConnectionEnd(Exception):
+    """The connection must close after the queued output (a GOAWAY, usually) is written."""
+
+    def __init__(self, code: ErrorCodes, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+class PeerGoaway:
+    """The client sent GOAWAY (taken out of h2's view, see inbound.py)."""
+    __slots__ = ("error_code", "last_stream_id")
+
+    def __init__(self, error_code: int, last_stream_id: int) -> None:
+        self.error_code = error_code
+        self.last_stream_id = last_stream_id
+
+
+def _h2_configuration() -> H2Configuration:
+    # Outbound headers are validated once, in the WSGI layer, when the app calls start_response.
+    return H2Configuration(client_side=False, header_encoding=None,
+                           validate_outbound_headers=False, normalize_outbound_headers=False,
+                           validate_inbound_headers=True, normalize_inbound_headers=True)
+
+
+class Engine:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.conn = H2Connection(_h2_configuration())
+        self.conn.decoder = StrictDecoder()
+        self.guard = FloodGuard(config, clock)
+        # A field block's encoded size is at most about its decoded size (RFC 7541 §4.1 counts
+        # 32 octets per field on top of name and value), so one frame of slack past
+        # SETTINGS_MAX_HEADER_LIST_SIZE is all an honest client ever needs.
+        self.scanner = FrameScanner(config.max_frame_size, self.guard.on_frame,
+                                    max_header_block=config.max_header_list_size + config.max_frame_size)
+        self._out = bytearray()
+        self.peer_goaway: PeerGoaway | None = None
+        self.lengths = ContentLengthCheck()
+        self.resets = ResetLedger()
+        self.failure: ConnectionEnd | None = None  # set when a send-side limit ended the connection
+        self.closed = False
+        self.sent_goaway = False
+
+    # --- setup --------------------------------------------------------------------------------
+
+    def _local_settings(self, max_streams: int) -> Settings:
+        cfg = self.config
+        return Settings(client=False, initial_values={
+            SettingCodes.MAX_CONCURRENT_STREAMS: max_streams,
+            SettingCodes.INITIAL_WINDOW_SIZE: cfg.initial_window_size,
+            SettingCodes.MAX_FRAME_SIZE: cfg.max_frame_size,
+            SettingCodes.MAX_HEADER_LIST_SIZE: cfg.max_header_list_size,
+            SettingCodes.HEADER_TABLE_SIZE: cfg.header_table_size,
+        })
+
+    def start(self, upgrade_settings: bytes | None = None, upgraded: bool = False) -> None:
+        """Send the server preface: our SETTINGS first (RFC 9113 §3.4), then the connection window.
+
+        `upgraded`: the connection came from HTTP/1.1 `Upgrade: h2c` (RFC 7540 §3.2); the request
+        becomes stream 1, half-closed (remote), and `upgrade_settings` is its HTTP2-Settings."""
+        cfg, conn = self.config, self.conn
+        conn.local_settings = self._local_settings(cfg.max_concurrent_streams)
+        conn.max_inbound_frame_size = cfg.max_frame_size
+        conn.incoming_buffer.max_frame_size = cfg.max_frame_size
+        conn.decoder.max_header_list_size = cfg.max_header_list_size
+        conn.decoder.max_allowed_table_size = cfg.header_table_size
+        if upgraded:
+            conn.initiate_upgrade_connection(upgrade_settings)
+        else:
+            conn.initiate_connection()
+        # What the client was told stays; h2's own enforcement moves out of the way (see above).
+        conn.local_settings = self._local_settings(_H2_STREAM_CAP)
+        extra = cfg.connection_window_size - 65535
+        if extra > 0:
+            conn.increment_flow_control_window(extra)
+        self._collect()
+
+    # --- input --------------------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> list[Any]:
+        """Feed received bytes; returns h2 events plus `PeerGoaway`. Raises ConnectionEnd."""
+        if self.closed:
+            return []
+        events: list[Any] = []
+        try:
+            for piece in self.scanner.feed(data):
+                if isinstance(piece, Goaway):
+                    events.append(self._peer_goaway(piece))
+                else:
+                    events.extend(self.conn.receive_data(piece))
+                    events.extend(self._collect_received())
+            events = self.lengths.check(events, self.reset_stream)
+        except FrameSizeError as exc:
+            self._fail(ErrorCodes.FRAME_SIZE_ERROR, str(exc))
+        except PrefaceError as exc:
+            self._fail(ErrorCodes.PROTOCOL_ERROR, str(exc))
+        except CompressionFailure as exc:
+            self._fail(ErrorCodes.COMPRESSION_ERROR, str(exc))
+        except (TooMuch, HeaderBlockTooLarge) as exc:
+            self._fail(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
+        except ProtocolError as exc:  # h2 has queued its GOAWAY already
+            self._collect()
+            self.closed = True
+            raise ConnectionEnd(getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR), str(exc)) from None
+        self._collect()
+        if self.failure is not None:
+            raise self.failure
+        return events
+
+    def _collect_received(self) -> list[Any]:
+        """Queue h2's answer to received frames (see h2rules.ResetLedger); the resets h2 sent on
+        its own become StreamReset events, so their handlers stop at their next I/O."""
+        events = []
+        for stream_id, code in self.resets.sort_output(self.conn.data_to_send(), self._out):
+            events.append(server_reset_event(stream_id, code))
+            self.guard.count_local_reset()  # TooMuch: receive() ends the connection
+        return events
+
+    def _peer_goaway(self, frame: Goaway) -> PeerGoaway:
+        last = int.from_bytes(frame.payload[0:4], "big") & 0x7FFFFFFF
+        code = int.from_bytes(frame.payload[4:8], "big")
+        self.peer_goaway = PeerGoaway(code, last)
+        return self.peer_goaway
+
+    def _fail(self, code: ErrorCodes, reason: str) -> None:
+        self.goaway(code, reason)
+        self.closed = True
+        self.failure = ConnectionEnd(code, reason)
+        raise self.failure
+
+    # --- output -------------------------------------------------------------------------------
+
+    def _collect(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self._out += data
+
+    @property
+    def output_size(self) -> int:
+        return len(self._out)
+
+    def take_output(self) -> bytes:
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+    def send_headers(self, stream_id: int, headers: Iterable[tuple[bytes, bytes]],
+                     end_stream: bool = False) -> None:
+        self.conn.send_headers(stream_id, headers, end_stream=end_stream)
+        self._collect()
+
+    def send_window(self, stream_id: int) -> int:
+        """Bytes we may send on this stream now (min of stream and connection windows)."""
+        return self.conn.local_flow_control_window(stream_id)
+
+    def send_data(self, stream_id: int, data: bytes | memoryview, end_stream: bool = False) -> int:
+        """Send as much of `data` as the windows allow, in frames of the peer's max size.
+        Returns the bytes sent; END_STREAM goes out only with the last byte."""
+        conn = self.conn
+        size = len(data)
+        allowed = min(size, conn.local_flow_control_window(stream_id))
+        frame_max = conn.max_outbound_frame_size
+        view = memoryview(data) if not isinstance(data, memoryview) else data
+        # The frame that carries END_STREAM goes through h2 (it changes the stream's state).
+        fast = (size - 1) // frame_max * frame_max if end_stream and allowed == size and size else allowed
+        sent = self._send_data_fast(stream_id, view, fast, frame_max)
+        while sent < allowed:
+            step = min(frame_max, allowed - sent)
+            last = end_stream and sent + step == size
+            conn.send_data(stream_id, view[sent:sent + step], end_stream=last)
+            sent += step
+        if end_stream and size == 0:
+            conn.end_stream(stream_id)
+        self._collect()
+        return sent
+
+    def _send_data_fast(self, stream_id: int, view: memoryview, limit: int, frame_max: int) -> int:
+        """DATA frames without END_STREAM, framed here instead of through h2's per-frame
+        objects (the hot path of downloads and event streams). h2's state machine is consulted,
+        not copied: only a stream h2 says is open for sending qualifies, no state changes, and
+        both flow-control windows are charged exactly as h2.send_data does (RFC 9113 §6.9)."""
+        stream = self.conn.streams.get(stream_id)
+        if limit <= 0 or stream is None or stream.state_machine.state not in _SENDABLE \
+                or self.conn.state_machine.state is not ConnectionState.SERVER_OPEN:
+            return 0
+        sent = 0
+        out = self._out
+        while limit - sent > 0:
+            step = min(frame_max, limit - sent)
+            out += _DATA_HEADER(step >> 16, step & 0xFFFF, 0, 0, stream_id)
+            out += view[sent:sent + step]
+            sent += step
+        self.conn.outbound_flow_control_window -= sent
+        stream.outbound_flow_control_window -= sent
+        return sent
+
+    def end_stream(self, stream_id: int) -> None:
+        self.conn.end_stream(stream_id)
+        self._collect()
+
+    def reset_stream(self, stream_id: int, code: ErrorCodes, count: bool = True) -> None:
+        """RST_STREAM from us; counted toward the reset budget (MadeYouReset, CVE-2025-8671).
+        `count=False` only for RST_STREAM(NO_ERROR) after a complete response (RFC 9113 §8.1):
+        its handler has returned already, so it frees nothing an attacker could reuse."""
+        try:
+            self.conn.reset_stream(stream_id, code)
+        except (StreamClosedError, ProtocolError):
+            return
+        self._collect()
+        self.resets.note(stream_id)
+        self.lengths.forget(stream_id)
+        if not count:
+            return
+        try:
+            self.guard.count_local_reset()
+        except TooMuch as exc:
+            self.goaway(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
+            self.failure = ConnectionEnd(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
+            self.closed = True
+
+    def acknowledge(self, stream_id: int, size: int) -> None:
+        """Give `size` bytes of receive window back (stream and connection) as the app reads."""
+        if size and not self.closed:
+            try:
+                self.conn.acknowledge_received_data(size, stream_id)
+            except (ProtocolError, FlowControlError):
+                return
+            self._collect()
+
+    def goaway(self, code: ErrorCodes = ErrorCodes.NO_ERROR, reason: str = "",
+               last_stream_id: int | None = None) -> None:
+        if self.closed:
+            return
+        if code == ErrorCodes.NO_ERROR:
+            self._graceful_goaway(last_stream_id)
+            return
+        data = reason.encode("utf-8", "replace")[:256]
+        self.conn.close_connection(code, additional_data=data, last_stream_id=last_stream_id)
+        self._collect()
+
+    def _graceful_goaway(self, last_stream_id: int | None) -> None:
+        """RFC 9113 §6.8: streams up to last_stream_id still complete after a NO_ERROR GOAWAY.
+        h2 refuses every send once it has sent GOAWAY, so this frame is written by hand and
+        h2's state stays open; the session refuses streams opened after it."""
+        self._collect()
+        frame = GoAwayFrame(0)
+        frame.last_stream_id = self.highest_stream_id if last_stream_id is None else last_stream_id
+        frame.error_code = 0
+        self._out += frame.serialize()
+        self.sent_goaway = True
+
+    def ping(self, opaque: bytes = b"greenh2!") -> None:
+        self.conn.ping(opaque)
+        self._collect()
+
+    @property
+    def highest_stream_id(self) -> int:
+        return self.conn.highest_inbound_stream_id
+
+    def is_flow_event(self, event: Any) -> bool:
+        """Events that may open a send window: wake writers waiting on flow control."""
+        if isinstance(event, ev.WindowUpdated):
+            return True
+        return isinstance(event, ev.RemoteSettingsChanged) and \
+            SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings

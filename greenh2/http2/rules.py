@@ -1,0 +1,127 @@
+"""Where h2's own checks fall short of RFC 9113 / RFC 7541 (sans-IO, used by `engine.Engine`).
+
+* A field block that fails to decode must be COMPRESSION_ERROR (RFC 9113 §4.3); h2 says
+  PROTOCOL_ERROR. `StrictDecoder` raises `CompressionFailure`, which h2 lets through.
+* content-length must equal the DATA received (RFC 9113 §8.1.1); h2 checks DATA frames but not a
+  stream that HEADERS ends (a bodiless request, or trailers). `ContentLengthCheck` does that.
+* Frames on a stream we reset must be ignored (RFC 9113 §5.1, closed), but h2 answers each with
+  another RST_STREAM; every other RST_STREAM h2 sends on its own counts toward the reset budget
+  (MadeYouReset, CVE-2025-8671). `ResetLedger` sorts h2's output accordingly.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import h2.events as ev
+from h2.errors import ErrorCodes
+from hpack import Decoder
+from hpack.exceptions import HPACKError, OversizedHeaderListError
+
+_RST_STREAM = 0x3
+_RESETS_REMEMBERED = 1024  # streams whose late frames are ignored; older ones are h2's business
+
+
+class CompressionFailure(Exception):
+    """A field block could not be decoded (RFC 7541). Not an HPACKError, so it passes through
+    h2 untranslated and the engine can answer COMPRESSION_ERROR."""
+
+
+class StrictDecoder(Decoder):
+    def decode(self, data: bytes, raw: bool = False) -> Any:
+        try:
+            return super().decode(data, raw=raw)
+        except OversizedHeaderListError:
+            raise  # HPACK bomb (CVE-2019-9516): h2 ends the connection with ENHANCE_YOUR_CALM
+        except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
+            raise CompressionFailure(f"field block decoding failed: {exc}") from None
+
+
+def server_reset_event(stream_id: int, code: int) -> ev.StreamReset:
+    """A StreamReset event for a reset the server sent (remote_reset False)."""
+    return ev.StreamReset(stream_id=stream_id, error_code=code, remote_reset=False)
+
+
+class ResetLedger:
+    """The streams we reset (most recent `_RESETS_REMEMBERED`)."""
+
+    def __init__(self) -> None:
+        self.sent: dict[int, None] = {}  # insertion order: oldest first
+
+    def note(self, stream_id: int) -> None:
+        self.sent[stream_id] = None
+        if len(self.sent) > _RESETS_REMEMBERED:
+            del self.sent[next(iter(self.sent))]
+
+    def sort_output(self, data: bytes, out: bytearray) -> list[tuple[int, int]]:
+        """Copy h2's answer to received frames into `out`, minus its RST_STREAM(STREAM_CLOSED)
+        for streams we reset; return (stream id, code) of every other RST_STREAM it sent."""
+        resets: list[tuple[int, int]] = []
+        pos, size = 0, len(data)
+        while pos + 9 <= size:
+            end = pos + 9 + int.from_bytes(data[pos:pos + 3], "big")
+            if data[pos + 3] == _RST_STREAM:
+                stream_id = int.from_bytes(data[pos + 5:pos + 9], "big") & 0x7FFFFFFF
+                code = int.from_bytes(data[pos + 9:pos + 13], "big")
+                if code == ErrorCodes.STREAM_CLOSED and stream_id in self.sent:
+                    pos = end
+                    continue
+                self.note(stream_id)
+                resets.append((stream_id, code))
+            out += data[pos:end]
+            pos = end
+        out += data[pos:]
+        return resets
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value)  # h2 has checked it is a number and not conflicting
+    return None
+
+
+class ContentLengthCheck:
+    def __init__(self) -> None:
+        self.lengths: dict[int, list[int]] = {}  # stream -> [content-length, DATA bytes so far]
+
+    def forget(self, stream_id: int) -> None:
+        self.lengths.pop(stream_id, None)
+
+    def check(self, events: list[Any], reset: Callable[[int, ErrorCodes], None]) -> list[Any]:
+        """Drop the events of streams whose body length contradicts content-length, resetting
+        them with PROTOCOL_ERROR (RFC 9113 §8.1.1: malformed)."""
+        lengths = self.lengths
+        out: list[Any] = []
+        bad: set[int] = set()
+        for event in events:
+            stream_id: int = getattr(event, "stream_id", 0)
+            if stream_id in bad:
+                continue
+            kind = type(event)
+            if kind is ev.RequestReceived:
+                length = _content_length(event.headers)
+                if length is not None:
+                    lengths[stream_id] = [length, 0]
+            elif kind is ev.DataReceived and stream_id in lengths:
+                lengths[stream_id][1] += len(event.data)
+            elif kind is ev.StreamEnded:
+                counts = lengths.pop(stream_id, None)
+                if counts is not None and counts[0] != counts[1]:
+                    bad.add(stream_id)
+                    out = self._malformed(out, stream_id, reset)
+                    continue
+            elif kind is ev.StreamReset:
+                lengths.pop(stream_id, None)
+            out.append(event)
+        return out
+
+    @staticmethod
+    def _malformed(out: list[Any], stream_id: int, reset: Callable[[int, ErrorCodes], None]) -> list[Any]:
+        opened_now = any(type(e) is ev.RequestReceived and e.stream_id == stream_id for e in out)
+        out = [e for e in out if getattr(e, "stream_id", None) != stream_id
+               or type(e) is ev.DataReceived]
+        reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
+        if not opened_now:  # the handler runs already: tell it the stream is gone
+            out.append(server_reset_event(stream_id, ErrorCodes.PROTOCOL_ERROR))
+        return out

@@ -1,0 +1,340 @@
+"""One HTTP/2 connection on gevent: a reader greenlet, a writer greenlet, a greenlet per stream.
+
+The reader feeds the sans-IO `Engine` and dispatches its events without ever waiting for flow
+control or running application code. Handlers call the engine (never blocking inside it) and
+wake the writer, which drains every byte queued since its last turn with one `sendall`, so a
+burst of responses leaves in one write. `serve()` returns only after every stream greenlet is
+finished or killed: gevent closes the socket when the connection handler returns.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import h2.events as ev
+from gevent.event import Event
+from h2.errors import ErrorCodes
+
+from greenh2.config import Config
+from greenh2.errors import StreamGone
+from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
+from greenh2.http2.stream import H2Stream
+from greenh2.wsgi.environ import ConnInfo, Headers, RequestHead
+
+log = logging.getLogger("greenh2")
+READ_SIZE = 262144
+OUTPUT_HIGH_WATER = 1 << 20  # stop producing (and reading) while this much output is queued
+SHUTDOWN_PING = b"greenh2S"
+FINAL_GOAWAY_DELAY = 1.0  # seconds between the two GOAWAYs when the PING is not answered
+
+# handler(head, conninfo, body, sink) runs one request; see dispatch.Dispatcher.
+Handler = Callable[[RequestHead, ConnInfo, Callable[[int], bytes], "H2Sink"], None]
+
+
+class H2Sink:
+    """wsgi.Sink over an H2Stream."""
+    __slots__ = ("stream",)
+
+    def __init__(self, stream: H2Stream) -> None:
+        self.stream = stream
+
+    def informational(self, status: int, headers: Headers) -> None:
+        self.stream.send_headers(status, headers, end=False)
+
+    def start(self, status: int, reason: str, headers: Headers, end: bool) -> None:
+        self.stream.send_headers(status, headers, end)
+
+    def write(self, data: bytes, end: bool = False) -> None:
+        self.stream.send_data(data, end)
+
+    def finish(self) -> None:
+        self.stream.end()
+
+    def abort(self) -> None:
+        self.stream.reset(ErrorCodes.INTERNAL_ERROR)
+
+
+class H2Session:
+    def __init__(self, transport: Any, config: Config, handler: Handler, conninfo: ConnInfo,
+                 preread: bytes = b"", upgrade: tuple[RequestHead, bytes, bytes] | None = None) -> None:
+        self.transport = transport
+        self.config = config
+        self.handler = handler
+        self.conninfo = conninfo
+        self.engine = Engine(config)
+        self.streams: dict[int, H2Stream] = {}
+        self.live = 0  # handler greenlets that have not returned (rapid reset, MadeYouReset)
+        self.preread = preread
+        self.upgrade = upgrade
+        self.draining = False  # final GOAWAY sent (or received): no new streams
+        self.stopping = False  # shutdown() called
+        self.started = False
+        self.final_goaway_timer: gevent.Greenlet | None = None
+        self.broken = False
+        self.done = Event()
+        self.wake = Event()
+        self.drained = Event()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        upgrade = self.upgrade
+        self.engine.start(upgrade[1] if upgrade else None, upgraded=upgrade is not None)
+        self.started = True
+        writer = gevent.spawn(self._write_loop)
+        reader = gevent.spawn(self._read_loop)
+        if upgrade:
+            self._open_stream(1, upgrade[0], upgrade[2], ended=True)
+        if self.stopping:  # shut down before it started: now that SETTINGS went first
+            self.stopping = False
+            self.shutdown()
+        self.wake.set()
+        try:
+            self.done.wait()
+        finally:
+            if self.final_goaway_timer is not None:
+                self.final_goaway_timer.kill(block=False)
+            self._teardown(reader, writer)
+
+    def shutdown(self) -> None:
+        """Graceful stop (SIGTERM), in two steps (RFC 9113 §6.8): GOAWAY(2^31-1) and a PING,
+        so requests the client sent before it saw the GOAWAY are still served; after the PING
+        comes back (or a second), GOAWAY with the real last stream id. Streams in flight finish."""
+        if self.stopping:
+            return
+        self.stopping = True
+        if not self.started:
+            return  # serve() does it after the server preface
+        self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=2**31 - 1)
+        self.engine.ping(SHUTDOWN_PING)
+        self.wake_writer()
+        self.final_goaway_timer = gevent.spawn_later(FINAL_GOAWAY_DELAY, self._final_goaway)
+
+    def _final_goaway(self) -> None:
+        if self.draining:
+            return
+        self.draining = True
+        self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=self.engine.highest_stream_id)
+        self.wake_writer()
+        self._maybe_done()
+
+    def _maybe_done(self) -> None:
+        if self.draining and not self.live:
+            self.done.set()
+
+    def _teardown(self, reader: gevent.Greenlet, writer: gevent.Greenlet) -> None:
+        reader.kill(block=False)
+        greenlets = [s.greenlet for s in self.streams.values() if s.greenlet]
+        for stream in list(self.streams.values()):
+            stream.on_gone("connection closed")
+        if greenlets:
+            gevent.joinall(greenlets, timeout=1.0)
+            gevent.killall([g for g in greenlets if not g.dead], StreamGone, block=True, timeout=1.0)
+        if not self.broken and not self.engine.closed and not self.engine.sent_goaway:
+            self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=self.engine.highest_stream_id)
+        self._flush_final(writer)
+        writer.kill(block=True, timeout=1.0)
+        reader.kill(block=True, timeout=1.0)
+        self.transport.close()
+
+    def _flush_final(self, writer: gevent.Greenlet) -> None:
+        if self.broken or writer.dead:
+            return
+        self.wake.set()
+        with gevent.Timeout(2.0, False):
+            while self.engine.output_size and not writer.dead:
+                self.drained.clear()
+                self.drained.wait(0.5)
+
+    # --- writer -------------------------------------------------------------------------------
+
+    def wake_writer(self) -> None:
+        self.wake.set()
+
+    def wait_output_room(self) -> None:
+        """Producers wait while the socket is backed up (CVE-2019-9517: memory stays bounded)."""
+        while self.engine.output_size > OUTPUT_HIGH_WATER:
+            if self.broken:
+                raise StreamGone("connection lost")
+            self.drained.clear()
+            if not self.drained.wait(self.config.send_timeout):
+                self._lost("client stopped reading")
+                raise StreamGone("client stopped reading")
+
+    def _write_loop(self) -> None:
+        engine, transport = self.engine, self.transport
+        try:
+            while True:
+                self.wake.wait()
+                self.wake.clear()
+                while engine.output_size:
+                    transport.sendall(engine.take_output())
+                self.drained.set()
+                if engine.closed:
+                    self.done.set()
+        except (TimeoutError, OSError) as exc:
+            self._lost(f"write failed: {exc}")
+
+    def _lost(self, why: str) -> None:
+        log.debug("connection from %s:%s lost: %s", self.conninfo.remote_addr,
+                  self.conninfo.remote_port, why)
+        self.broken = True
+        self.drained.set()
+        for stream in self.streams.values():
+            stream.on_gone(why)
+        self.done.set()
+
+    # --- reader -------------------------------------------------------------------------------
+
+    def _read_loop(self) -> None:
+        transport, engine = self.transport, self.engine
+        transport.settimeout(self.config.keepalive or None)
+        data = self.preread
+        try:
+            while True:
+                if data:
+                    events = engine.receive(data)
+                    if events:
+                        self._dispatch(events)
+                    self.wake.set()
+                    if engine.output_size > OUTPUT_HIGH_WATER:
+                        self.wait_output_room()
+                try:
+                    data = transport.recv(READ_SIZE)
+                except TimeoutError:
+                    if self.live:
+                        data = b""
+                        continue
+                    log.debug("closing idle connection")
+                    break
+                if not data:
+                    self._lost("client closed the connection")
+                    return
+        except ConnectionEnd as exc:
+            log.debug("closing HTTP/2 connection from %s: %s (%s)", self.conninfo.remote_addr,
+                     exc, exc.code.name if hasattr(exc.code, "name") else exc.code)
+            self.wake.set()
+        except (OSError, StreamGone) as exc:
+            self._lost(str(exc))
+            return
+        self.draining = True
+        self.done.set()
+
+    def _dispatch(self, events: list[Any]) -> None:
+        streams = self.streams
+        for event in events:
+            kind = type(event)
+            if kind is ev.DataReceived:
+                stream = streams.get(event.stream_id)
+                if stream is not None and not stream.request_done:
+                    stream.on_data(event.data, event.flow_controlled_length)
+                else:  # stream refused or finished: only give the connection window back
+                    self.engine.acknowledge(event.stream_id, event.flow_controlled_length)
+            elif kind is ev.RequestReceived:
+                self._on_request(event)
+            elif kind is ev.StreamEnded:
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.on_end()
+            elif kind is ev.StreamReset:
+                stream = streams.get(event.stream_id)
+                if stream is not None:
+                    stream.on_gone(f"reset by client ({event.error_code!r})")
+            elif self.engine.is_flow_event(event):
+                self._wake_windows(getattr(event, "stream_id", 0))
+            elif kind is ev.PingAckReceived:
+                if event.ping_data == SHUTDOWN_PING:
+                    self._final_goaway()
+            elif kind is PeerGoaway:
+                self._on_peer_goaway(event)
+            elif kind is ev.ConnectionTerminated:
+                raise ConnectionEnd(ErrorCodes.NO_ERROR, "client sent GOAWAY")
+
+    def _wake_windows(self, stream_id: int) -> None:
+        if stream_id:
+            stream = self.streams.get(stream_id)
+            if stream is not None:
+                stream.writable.set()
+            return
+        for stream in self.streams.values():
+            stream.writable.set()
+
+    def _on_peer_goaway(self, event: PeerGoaway) -> None:
+        if event.error_code:
+            raise ConnectionEnd(ErrorCodes.NO_ERROR, f"client sent GOAWAY({event.error_code})")
+        self.draining = True  # RFC 9113 §6.8: finish what is in flight, then close
+        self._maybe_done()
+
+    def _on_request(self, event: ev.RequestReceived) -> None:
+        stream_id = event.stream_id
+        if self.draining or self.live >= self.config.max_concurrent_streams:
+            # RFC 9113 §5.1.2 / §8.7: refused streams were not processed; the client may retry.
+            self.engine.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            if self.engine.failure:
+                raise self.engine.failure
+            return
+        head = request_head(event.headers, self.conninfo.url_scheme)
+        head.stream_id = stream_id
+        if event.stream_ended is not None:
+            head.body_length = 0
+        self._open_stream(stream_id, head, b"", ended=event.stream_ended is not None)
+
+    def _open_stream(self, stream_id: int, head: RequestHead, body: bytes, ended: bool) -> None:
+        head.stream_id = stream_id
+        stream = H2Stream(self, stream_id)
+        if body:
+            stream.inbox.append(body)
+        stream.ended = ended
+        self.streams[stream_id] = stream
+        self.live += 1
+        stream.greenlet = gevent.spawn(self._run_stream, stream, head)
+
+    def _run_stream(self, stream: H2Stream, head: RequestHead) -> None:
+        try:
+            if head.body_length is None and stream.ended:
+                head.body_length = sum(len(c) for c in stream.inbox)
+            self.handler(head, self.conninfo, stream.pull, H2Sink(stream))
+        finally:
+            self._stream_finished(stream)
+
+    def _stream_finished(self, stream: H2Stream) -> None:
+        stream.request_done = True
+        if not stream.ended and not stream.error and not self.broken:
+            # RFC 9113 §8.1: response complete, request body not wanted any more.
+            stream.reset(ErrorCodes.NO_ERROR, count=False)
+        if stream.unacked:
+            self.engine.acknowledge(stream.id, stream.unacked)  # connection credit for unread body
+            stream.unacked = 0
+        stream.inbox.clear()
+        del self.streams[stream.id]
+        self.live -= 1
+        self.wake.set()
+        self._maybe_done()
+
+
+def request_head(headers: list[tuple[bytes, bytes]], default_scheme: str) -> RequestHead:
+    """An HTTP/2 header block (validated by h2, RFC 9113 §8.3) as a RequestHead."""
+    method = target = authority = ""
+    scheme = default_scheme
+    fields: Headers = []
+    for raw_name, raw_value in headers:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        if name[0] == ":":
+            if name == ":method":
+                method = value
+            elif name == ":path":
+                target = value
+            elif name == ":authority":
+                authority = value
+            elif name == ":scheme":
+                scheme = value
+            continue
+        if name == "host" and not authority:
+            authority = value
+            continue
+        fields.append((name, value))
+    if method == "OPTIONS" and not target:
+        target = "*"
+    return RequestHead(method, target, "HTTP/2.0", fields, authority, scheme)

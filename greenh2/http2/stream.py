@@ -1,0 +1,160 @@
+"""Application-side state of one HTTP/2 stream, shared by its handler greenlet and the reader.
+
+h2 keeps the protocol state machine; this keeps what h2 does not: the request body chunks not yet
+read by the app, and the events a handler waits on. Only the handler greenlet ever waits here
+(for body bytes, or for send window): the reader only appends and wakes, so flow control can
+never deadlock the connection (the trap in h2's own gevent example).
+"""
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Protocol
+
+from gevent.event import Event
+from h2.errors import ErrorCodes
+from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
+
+from greenh2.config import Config
+from greenh2.errors import StreamGone
+from greenh2.http2.engine import Engine
+from greenh2.wsgi.environ import Headers
+
+_HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                         "upgrade"))
+
+
+class StreamOwner(Protocol):
+    """What a stream uses of its connection (`H2Session`): the engine, the config, the writer."""
+    engine: Engine
+    config: Config
+
+    def wake_writer(self) -> None: ...
+    def wait_output_room(self) -> None: ...
+
+
+class H2Stream:
+    __slots__ = (
+        "ended",
+        "error",
+        "greenlet",
+        "id",
+        "inbox",
+        "readable",
+        "request_done",
+        "session",
+        "unacked",
+        "writable",
+    )
+
+    def __init__(self, session: StreamOwner, stream_id: int) -> None:
+        self.session = session
+        self.id = stream_id
+        self.inbox: deque[bytes] = deque()
+        self.ended = False
+        self.error: str | None = None
+        self.readable = Event()
+        self.writable = Event()
+        self.unacked = 0  # flow-controlled bytes received, not yet given back
+        self.greenlet: Any = None  # the handler greenlet, once spawned
+        self.request_done = False
+
+    # --- reader side (never blocks) ----------------------------------------------------------
+
+    def on_data(self, data: bytes, flow_length: int) -> None:
+        padding = flow_length - len(data)
+        if padding:  # padding is never read by the app: credit it back now
+            self.session.engine.acknowledge(self.id, padding)
+        if data:
+            self.inbox.append(data)
+            self.unacked += len(data)
+        self.readable.set()
+
+    def on_end(self) -> None:
+        self.ended = True
+        self.readable.set()
+
+    def on_gone(self, why: str) -> None:
+        """Reset by the peer, or the connection is going: the handler's next I/O raises."""
+        if self.error is None:
+            self.error = why
+        self.readable.set()
+        self.writable.set()
+
+    # --- handler side: request body ----------------------------------------------------------
+
+    def pull(self, size: int) -> bytes:
+        """wsgi.input's source: the next chunk (at most `size` bytes); b"" at end of body."""
+        while not self.inbox:
+            if self.ended:
+                return b""
+            if self.error:
+                raise StreamGone(self.error)
+            self.readable.clear()
+            if not self.readable.wait(self.session.config.body_timeout):
+                self.reset(ErrorCodes.CANCEL)
+                raise StreamGone("request body timeout")
+        data = self.inbox.popleft()
+        if len(data) > size:
+            data, rest = data[:size], data[size:]
+            self.inbox.appendleft(rest)
+        self.unacked -= len(data)
+        self.session.engine.acknowledge(self.id, len(data))
+        self.session.wake_writer()
+        return data
+
+    # --- handler side: response --------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self.error:
+            raise StreamGone(self.error)
+
+    def send_headers(self, status: int, headers: Headers, end: bool) -> None:
+        self._check()
+        block = [(b":status", str(status).encode())]
+        for name, value in headers:
+            lname = name.lower()
+            if lname in _HOP_BY_HOP:
+                continue  # RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2
+            block.append((lname.encode("latin-1"), value.encode("latin-1")))
+        session = self.session
+        session.wait_output_room()
+        try:
+            session.engine.send_headers(self.id, block, end_stream=end)
+        except (StreamClosedError, ProtocolError) as exc:
+            raise StreamGone(f"cannot send headers: {exc}") from None
+        session.wake_writer()
+
+    def send_data(self, data: bytes, end: bool = False) -> None:
+        session, engine = self.session, self.session.engine
+        view = memoryview(data)
+        while True:
+            self._check()
+            session.wait_output_room()
+            try:
+                sent = engine.send_data(self.id, view, end_stream=end)
+            except (StreamClosedError, ProtocolError, FlowControlError) as exc:
+                raise StreamGone(f"cannot send data: {exc}") from None
+            if sent:
+                session.wake_writer()
+                view = view[sent:]
+            if not view:
+                return
+            self._wait_for_window()
+
+    def _wait_for_window(self) -> None:
+        """Flow control (RFC 9113 §5.2): wait in this greenlet until the peer opens the window."""
+        self.writable.clear()
+        if self.session.engine.send_window(self.id) > 0:
+            return
+        if not self.writable.wait(self.session.config.send_timeout):
+            self.reset(ErrorCodes.CANCEL)
+            raise StreamGone("send window stayed closed (data dribble)")
+
+    def end(self) -> None:
+        self.send_data(b"", end=True)
+
+    def reset(self, code: ErrorCodes, count: bool = True) -> None:
+        if self.error is None:
+            self.error = f"reset by server ({code.name})"
+        self.session.engine.reset_stream(self.id, code, count)
+        self.session.wake_writer()

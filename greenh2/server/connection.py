@@ -1,0 +1,119 @@
+"""Per-connection entry point: TLS handshake, protocol choice, and the hand-off to HTTP/2 or
+HTTP/1.1. The standalone server and the gunicorn worker both call `ConnectionHandler.handle`.
+
+Protocol choice (one port serves all): TLS ALPN `h2` -> HTTP/2; otherwise the first bytes are
+sniffed: the HTTP/2 preface (RFC 9113 §3.4, prior knowledge) -> HTTP/2, anything else ->
+HTTP/1.1, which may upgrade to h2c (RFC 7540 §3.2). The TLS handshake and the first bytes share
+one deadline, `handshake_timeout` (slowloris).
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import Any
+
+from gevent import Timeout
+
+from greenh2.config import Config
+from greenh2.http1.connection import H1Connection
+from greenh2.http2.inbound import PREFACE
+from greenh2.http2.session import H2Session
+from greenh2.server.tls import PlainTransport, TLSTransport
+from greenh2.wsgi.dispatch import Dispatcher
+from greenh2.wsgi.environ import ConnInfo, base_environ
+
+log = logging.getLogger("greenh2")
+
+
+class ConnectionHandler:
+    """Shared by all connections of one listener set: config, app, TLS context, live sessions."""
+
+    def __init__(self, config: Config, dispatcher: Dispatcher, ssl_context: Any = None) -> None:
+        self.config = config
+        self.dispatcher = dispatcher
+        self.ssl_context = ssl_context
+        self.active: set[Any] = set()  # H2Session / H1Connection, for graceful shutdown
+        self.stopping = False
+
+    def shutdown(self) -> None:
+        """Graceful stop: GOAWAY on HTTP/2, `Connection: close` on HTTP/1.1."""
+        self.stopping = True
+        for session in list(self.active):
+            session.shutdown()
+
+    def handle(self, sock: socket.socket, address: Any) -> None:
+        deadline = time.monotonic() + self.config.handshake_timeout
+        transport: Any = PlainTransport(sock)
+        try:
+            if self.ssl_context is not None:
+                transport = TLSTransport(sock, self.ssl_context)
+                transport.handshake(self.config.handshake_timeout)
+            self._serve(transport, sock, address, deadline)
+        except (TimeoutError, Timeout):
+            log.debug("connection from %s timed out before its first request", address)
+        except OSError as exc:
+            log.debug("connection from %s ended: %s", address, exc)
+        except Exception:  # a bug of ours: log it, lose this connection only
+            log.exception("internal error on connection from %s", address)
+        finally:
+            transport.close()
+
+    def _serve(self, transport: Any, sock: socket.socket, address: Any, deadline: float) -> None:
+        info = self._conninfo(transport, sock, address)
+        protocols = self.config.protocols
+        if transport.alpn == "h2" or (protocols == ("h2",) and not transport.alpn):
+            preread = sniff(transport, deadline)  # the preface, too, must come by the deadline
+            self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread))
+            return
+        preread = b""
+        if "h2" in protocols and transport.alpn != "http/1.1" and \
+                (transport.secure or self.config.h2c_prior_knowledge):
+            preread = sniff(transport, deadline)
+            if preread[:3] == PREFACE[:3]:
+                self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread))
+                return
+        if not preread and transport.alpn != "http/1.1" and "h1" not in protocols:
+            return
+        h1 = H1Connection(transport, self.config, self.dispatcher, info, preread, deadline)
+        upgrade = self._run(h1)
+        if upgrade is not None and not self.stopping:
+            preface = sniff(transport, time.monotonic() + self.config.handshake_timeout, upgrade.rest)
+            session = H2Session(transport, self.config, self.dispatcher, info, preread=preface,
+                                upgrade=(upgrade.head, upgrade.settings, upgrade.body))
+            self._run(session)
+
+    def _run(self, session: Any) -> Any:
+        self.active.add(session)
+        try:
+            if self.stopping:
+                session.shutdown()
+            return session.serve()
+        finally:
+            self.active.discard(session)
+
+    def _conninfo(self, transport: Any, sock: socket.socket, address: Any) -> ConnInfo:
+        local = sock.getsockname()
+        if isinstance(local, tuple):
+            server_name, server_port = local[0], str(local[1])
+        else:
+            server_name, server_port = "localhost", ""
+        if isinstance(address, tuple):
+            remote_addr, remote_port = address[0], str(address[1])
+        else:
+            remote_addr, remote_port = "", ""
+        info = ConnInfo(server_name, server_port, remote_addr, remote_port,
+                        "https" if transport.secure else "http", transport.alpn, transport.tls_version)
+        info.base = base_environ(info)
+        return info
+
+
+def sniff(transport: Any, deadline: float, data: bytes = b"") -> bytes:
+    """Read until the bytes either are not a prefix of the HTTP/2 preface or are all of it."""
+    with Timeout(max(deadline - time.monotonic(), 0.001)):
+        while len(data) < len(PREFACE) and PREFACE.startswith(data):
+            chunk = transport.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data

@@ -1,0 +1,107 @@
+"""One serving process: gevent StreamServers on the listening sockets, a connection cap, signal
+handling and graceful stop. Used directly by `greenh2` (one process), by each pre-forked worker
+(`greenh2.server.prefork`), and, through `ConnectionHandler`, by the gunicorn worker.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+from gevent.event import Event
+from gevent.pool import Pool
+from gevent.server import StreamServer
+
+from greenh2.config import Config
+from greenh2.server.connection import ConnectionHandler
+from greenh2.wsgi.accesslog import AccessLog
+from greenh2.wsgi.dispatch import Dispatcher
+
+log = logging.getLogger("greenh2")
+
+
+def build_handler(config: Config, app: Callable[..., Any], **hooks: Any) -> ConnectionHandler:
+    """The app, access log and TLS context wrapped into the per-connection entry point."""
+    access = AccessLog(config.access_log, config.access_log_format) if config.access_log else None
+    dispatcher = Dispatcher(app, config, access, **hooks)
+    ssl_context = None
+    if config.tls_enabled:
+        from greenh2.server.tls import make_context
+        ssl_context = make_context(config, config.certfile, config.keyfile)
+    return ConnectionHandler(config, dispatcher, ssl_context)
+
+
+def as_gevent_socket(sock: socket.socket) -> socket.socket:
+    """Listening sockets bound before monkey-patching (in a pre-fork master) become gevent's."""
+    from gevent import socket as gsocket
+    if isinstance(sock, gsocket.socket):
+        return sock
+    return gsocket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+
+
+class Server:
+    def __init__(self, config: Config, handler: ConnectionHandler, listeners: list[socket.socket]) -> None:
+        self.config = config
+        self.handler = handler
+        self.pool = Pool(config.worker_connections)  # full pool: accepting pauses (floods)
+        self.servers = [StreamServer(as_gevent_socket(s), handler.handle, spawn=self.pool)
+                        for s in listeners]
+        self.stopping = Event()
+        self._install_max_requests()
+
+    def _install_max_requests(self) -> None:
+        limit = self.config.max_requests
+        if not limit:
+            return
+        limit += random.randint(0, self.config.max_requests_jitter)
+
+        def on_request(count: int) -> None:
+            if count >= limit and not self.stopping.is_set():
+                log.info("max_requests (%d) reached: restarting worker", limit)
+                self.stopping.set()
+        self.handler.dispatcher.on_request = on_request
+
+    def start(self, install_signals: bool = True) -> None:
+        """Signal handlers first, then accepting: a stop signal is graceful from the start.
+        The gunicorn worker passes False: gunicorn's signals are its own."""
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+                gevent.signal_handler(sig, self.stopping.set)
+            gevent.signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored without --workers"))
+        for server in self.servers:
+            server.start()
+
+    def serve_forever(self, on_ready: Callable[[], None] | None = None,
+                      install_signals: bool = True) -> None:
+        """Accept until `stopping` is set (signal, max_requests, or a caller), then stop gracefully."""
+        self.start(install_signals)
+        if on_ready is not None:
+            on_ready()
+        self.stopping.wait()
+        self.graceful_stop()
+
+    def graceful_stop(self, timeout: float | None = None) -> None:
+        """Stop accepting, GOAWAY everyone, wait for in-flight requests, then force-close."""
+        timeout = self.config.graceful_timeout if timeout is None else timeout
+        for server in self.servers:
+            server.close()
+        self.handler.shutdown()
+        if not self.pool.join(timeout=timeout):
+            log.warning("graceful timeout (%.0fs): closing %d connections", timeout, len(self.pool))
+            self.pool.kill(timeout=2)
+
+
+def serve(app: Callable[..., Any], **options: Any) -> None:
+    """Programmatic use: `greenh2.serve(app, bind=("127.0.0.1:8000",), certfile=...)`.
+    Serves in this process until SIGTERM/SIGINT; the caller does any monkey-patching."""
+    from greenh2.server.binds import open_listener, parse_bind
+    if isinstance(options.get("bind"), str):
+        options["bind"] = (options["bind"],)
+    config = Config(**options)
+    listeners = [open_listener(parse_bind(b)) for b in config.bind]
+    server = Server(config, build_handler(config, app), listeners)
+    server.serve_forever()

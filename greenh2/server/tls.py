@@ -1,0 +1,190 @@
+"""TLS with pyOpenSSL on gevent: the context (certificates, ciphers, ALPN) and a transport.
+
+gevent has no pyOpenSSL integration. `TLSTransport` runs an `OpenSSL.SSL.Connection` over the
+socket's non-blocking descriptor and, whenever OpenSSL wants to read or write, waits for the
+descriptor with gevent (`wait_read`/`wait_write`), so the hub is never blocked. Each wait uses
+its own watcher, so the connection's reader and writer greenlets may wait at the same time.
+"""
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+from gevent.socket import wait_read, wait_write
+from OpenSSL import SSL
+
+from greenh2.config import Config
+from greenh2.errors import ConfigError
+
+# RFC 9113 §9.2.2: TLS 1.2 with HTTP/2 needs ephemeral key exchange and AEAD ciphers.
+H2_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS"
+_VERIFY = {"none": SSL.VERIFY_NONE, "optional": SSL.VERIFY_PEER,
+           "required": SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT}
+_RECORDS_PER_READ = 16
+_RECORD = 16384  # one TLS record's plaintext at most: pyOpenSSL allocates the size asked per call
+
+
+def make_context(config: Config, certfile: str, keyfile: str) -> SSL.Context:
+    ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+    ctx.set_min_proto_version(SSL.TLS1_3_VERSION if config.tls_min_version == "1.3"
+                              else SSL.TLS1_2_VERSION)
+    # RFC 9113 §9.2.1: no compression, no renegotiation.
+    ctx.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION | SSL.OP_CIPHER_SERVER_PREFERENCE)
+    try:
+        ctx.set_cipher_list((config.ciphers or H2_TLS12_CIPHERS).encode())
+    except SSL.Error:
+        raise ConfigError(f"ciphers: OpenSSL accepts none of {config.ciphers!r}") from None
+    _load_certificate(ctx, certfile, keyfile)
+    if config.ca_certs:
+        try:
+            ctx.load_verify_locations(config.ca_certs)
+        except SSL.Error:
+            raise ConfigError(f"ca_certs: cannot load {config.ca_certs}") from None
+    ctx.set_verify(_VERIFY[config.cert_reqs], lambda conn, cert, errno, depth, ok: bool(ok))
+    offered = [b"h2"] if "h2" in config.protocols else []
+    offered += [b"http/1.1"] if "h1" in config.protocols else []
+    ctx.set_alpn_select_callback(lambda conn, protos: _select_alpn(offered, protos))
+    return ctx
+
+
+def _load_certificate(ctx: SSL.Context, certfile: str, keyfile: str) -> None:
+    for what, path in (("certfile", certfile), ("keyfile", keyfile)):
+        try:
+            open(path, "rb").close()
+        except OSError as exc:
+            raise ConfigError(f"{what} {path}: {exc.strerror}") from None
+    try:
+        ctx.use_certificate_chain_file(certfile)
+    except SSL.Error:
+        raise ConfigError(f"certfile {certfile}: not a PEM certificate") from None
+    try:
+        ctx.use_privatekey_file(keyfile)
+    except SSL.Error:
+        raise ConfigError(f"keyfile {keyfile}: not a PEM private key") from None
+    try:
+        ctx.check_privatekey()
+    except SSL.Error:
+        raise ConfigError(f"keyfile {keyfile} does not match certfile {certfile}") from None
+
+
+def _select_alpn(offered: list[bytes], protos: list[bytes]) -> Any:
+    for proto in offered:  # our preference order: h2, then http/1.1
+        if proto in protos:
+            return proto
+    return SSL.NO_OVERLAPPING_PROTOCOLS
+
+
+class TLSTransport:
+    secure = True
+
+    def __init__(self, sock: socket.socket, ctx: SSL.Context) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.conn = SSL.Connection(ctx, sock)
+        self.conn.set_accept_state()
+        self.timeout: float | None = None
+        self.alpn = ""
+        self.tls_version = ""
+
+    def handshake(self, timeout: float) -> None:
+        """Complete the TLS handshake; socket.timeout after `timeout` seconds (slowloris)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.conn.do_handshake()
+                break
+            except SSL.WantReadError:
+                wait_read(self.fd, max(deadline - time.monotonic(), 0.001), TimeoutError("TLS handshake"))
+            except SSL.WantWriteError:
+                wait_write(self.fd, max(deadline - time.monotonic(), 0.001), TimeoutError("TLS handshake"))
+            except SSL.Error as exc:
+                raise ConnectionResetError(f"TLS handshake failed: {exc}") from None
+        self.alpn = (self.conn.get_alpn_proto_negotiated() or b"").decode("ascii", "replace")
+        self.tls_version = self.conn.get_protocol_version_name()
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.timeout = timeout
+
+    def recv(self, size: int) -> bytes:
+        """Up to `size` bytes of plaintext; several records at once when they are there."""
+        while True:
+            try:
+                data = self.conn.recv(min(size, _RECORD))
+                break
+            except SSL.WantReadError:
+                wait_read(self.fd, self.timeout, TimeoutError("idle"))
+            except SSL.WantWriteError:
+                wait_write(self.fd, self.timeout, TimeoutError("idle"))
+            except SSL.ZeroReturnError:
+                return b""
+            except SSL.SysCallError as exc:
+                if exc.args and exc.args[0] == -1:  # unexpected EOF
+                    return b""
+                raise ConnectionResetError(str(exc)) from None
+            except SSL.Error as exc:
+                raise ConnectionResetError(f"TLS error: {exc}") from None
+        return self._more(data, size)
+
+    def _more(self, data: bytes, size: int) -> bytes:
+        parts = [data]
+        total = len(data)
+        for _ in range(_RECORDS_PER_READ):
+            if total >= size:
+                break
+            try:
+                more = self.conn.recv(min(size - total, _RECORD))
+            except (SSL.WantReadError, SSL.WantWriteError, SSL.ZeroReturnError):
+                break
+            except SSL.Error:
+                break  # the next recv() reports it
+            if not more:
+                break
+            parts.append(more)
+            total += len(more)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def sendall(self, data: bytes) -> None:
+        timeout = self.timeout
+        view = memoryview(data)
+        while view:
+            try:
+                sent = self.conn.send(view[:262144])
+                view = view[sent:]
+            except SSL.WantWriteError:
+                wait_write(self.fd, timeout, TimeoutError("send"))
+            except SSL.WantReadError:
+                wait_read(self.fd, timeout, TimeoutError("send"))
+            except SSL.SysCallError as exc:
+                raise BrokenPipeError(str(exc)) from None
+            except SSL.Error as exc:
+                raise BrokenPipeError(f"TLS error: {exc}") from None
+
+    def close(self) -> None:
+        try:
+            self.conn.set_shutdown(SSL.SENT_SHUTDOWN | SSL.RECEIVED_SHUTDOWN)
+        except SSL.Error:
+            pass
+        self.sock.close()
+
+
+class PlainTransport:
+    """The cleartext twin of TLSTransport: the same small interface over a gevent socket."""
+    secure = False
+    alpn = ""
+    tls_version = ""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def settimeout(self, timeout: float | None) -> None:
+        self.sock.settimeout(timeout)
+
+    def recv(self, size: int) -> bytes:
+        return self.sock.recv(size)
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def close(self) -> None:
+        self.sock.close()

@@ -1,0 +1,89 @@
+"""From a parsed request to the WSGI app and back, for both protocols and both server faces.
+
+`Dispatcher` is the one place where a request meets the application: it builds the environ,
+runs the app (in the stream's greenlet, or in an OS thread pool with `--threads`), writes the
+access log line and counts requests for `max_requests`. The standalone server and the gunicorn
+worker both hand their connections a Dispatcher; nothing here knows which protocol is in use.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from greenh2.config import Config
+from greenh2.wsgi.accesslog import AccessLogger
+from greenh2.wsgi.environ import ConnInfo, RequestHead, build_environ
+from greenh2.wsgi.input_stream import InputStream
+from greenh2.wsgi.response import Sink, run_app
+
+log = logging.getLogger("greenh2")
+Hook = Callable[..., Any] | None
+
+
+class Dispatcher:
+    def __init__(self, app: Callable[..., Any], config: Config, access_log: AccessLogger | None = None,
+                 pre_request: Hook = None, post_request: Hook = None) -> None:
+        self.app = app
+        self.config = config
+        self.access_log = access_log
+        self.pre_request = pre_request
+        self.post_request = post_request
+        self.requests = 0
+        self.on_request: Callable[[int], None] | None = None  # max_requests bookkeeping
+        self.trusted = _trusted_peers(config.forwarded_allow_ips)
+        self.scheme_headers = _scheme_headers(config.secure_scheme_headers)
+        self.pool = None
+        if config.threads:
+            from greenh2.wsgi.threads import ThreadRunner
+            self.pool = ThreadRunner(config.threads)
+
+    def __call__(self, head: RequestHead, conn: ConnInfo, pull: Callable[[int], bytes],
+                 sink: Sink) -> None:
+        """Serve one request. `pull(n)` gives request body bytes (b"" at the end)."""
+        started = time.time()
+        if self.pool is not None:
+            pull, sink = self.pool.bridge_pull(pull), self.pool.bridge_sink(sink)
+        environ = build_environ(head, conn, InputStream(pull))
+        if self.scheme_headers and (self.trusted is None or conn.remote_addr in self.trusted):
+            _apply_forwarded_scheme(environ, self.scheme_headers)
+        if self.pre_request is not None:
+            self.pre_request(environ)
+        if self.pool is not None:
+            environ["wsgi.multithread"] = True
+            resp = self.pool.run(self.app, environ, sink, self.config.server_header)
+        else:
+            resp = run_app(self.app, environ, sink, self.config.server_header)
+        self.requests += 1
+        if self.post_request is not None:
+            self.post_request(environ, resp)
+        if self.access_log is not None:
+            self.access_log.log(environ, resp, time.time() - started)
+        if self.on_request is not None:
+            self.on_request(self.requests)
+
+
+def _trusted_peers(spec: str) -> frozenset[str] | None:
+    """forwarded_allow_ips: None means every peer ('*')."""
+    items = {item.strip() for item in spec.split(",") if item.strip()}
+    return None if "*" in items else frozenset(items)
+
+
+def _scheme_headers(pairs: tuple[str, ...]) -> dict[str, str]:
+    """'X-FORWARDED-PROTO=https' -> {'HTTP_X_FORWARDED_PROTO': 'https'}."""
+    out = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        out["HTTP_" + name.strip().upper().replace("-", "_")] = value.strip().lower()
+    return out
+
+
+def _apply_forwarded_scheme(environ: dict[str, Any], headers: dict[str, str]) -> None:
+    """A trusted proxy says whether the client used https (gunicorn's secure_scheme_headers)."""
+    for key, secure_value in headers.items():
+        value = environ.get(key)
+        if value is not None:
+            secure = value.strip().lower() == secure_value
+            environ["wsgi.url_scheme"] = "https" if secure else "http"
+            return
