@@ -22,9 +22,12 @@ ENV_PREFIX = "GREENH2_"
 
 
 def _opt(default: Any, help: str, *, short: str | None = None, metavar: str | None = None,
-         choices: tuple[str, ...] | None = None, cli: bool = True) -> Any:
-    """A Config field with its help text; `short` is an extra CLI spelling like ``-b``."""
-    meta = {"help": help, "short": short, "metavar": metavar, "choices": choices, "cli": cli}
+         choices: tuple[str, ...] | None = None, bounds: tuple[float, float] | None = None,
+         cli: bool = True) -> Any:
+    """A Config field with its help text; `short` is an extra CLI spelling like ``-b``;
+    `bounds` is the inclusive (low, high) range a number must fall in."""
+    meta = {"help": help, "short": short, "metavar": metavar, "choices": choices, "bounds": bounds,
+            "cli": cli}
     if isinstance(default, (list, tuple)):
         return field(default=tuple(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -50,30 +53,49 @@ class Config:
                                      "(connections that open with the HTTP/2 preface)")
     h2c_upgrade: bool = _opt(True, "Accept HTTP/1.1 'Upgrade: h2c' on cleartext (turn off behind "
                              "proxies that forward Upgrade: h2c smuggling)")
-    threads: int = _opt(0, "Run handlers in a pool of N OS threads (0: in their stream greenlets)")
-    workers: int = _opt(1, "Number of pre-forked worker processes", short="-w")
+    threads: int = _opt(0, "Run handlers in a pool of N OS threads (0: in their stream greenlets)",
+                        bounds=(0, 1024))
+    workers: int = _opt(1, "Number of pre-forked worker processes", short="-w",
+                        bounds=(1, 1024))
     worker_connections: int = _opt(1000, "Concurrent connections per worker process (connection "
-                                   "floods)")
+                                   "floods)",
+                                   bounds=(1, 1_000_000))
     max_concurrent_streams: int = _opt(100, "SETTINGS_MAX_CONCURRENT_STREAMS; live handlers per "
-                                       "connection (rapid reset)")
+                                       "connection (rapid reset)",
+                                       bounds=(1, 2**31 - 1))
     initial_window_size: int = _opt(262144, "SETTINGS_INITIAL_WINDOW_SIZE: bytes of request body "
-                                    "buffered per stream")
-    connection_window_size: int = _opt(8388608, "Connection-level receive window announced at start")
-    max_frame_size: int = _opt(16384, "SETTINGS_MAX_FRAME_SIZE we accept (16384..16777215)")
-    max_header_list_size: int = _opt(65536, "SETTINGS_MAX_HEADER_LIST_SIZE (HPACK bomb, CVE-2019-9516)")
-    header_table_size: int = _opt(4096, "SETTINGS_HEADER_TABLE_SIZE for the HPACK decoder")
-    graceful_timeout: float = _opt(30.0, "Seconds in-flight requests get to finish on shutdown")
-    keepalive: float = _opt(60.0, "Seconds an idle connection is kept open")
+                                    "buffered per stream",
+                                    bounds=(1, 2**31 - 1))
+    connection_window_size: int = _opt(8388608, "Connection-level receive window announced at start",
+                                       bounds=(65535, 2**31 - 1))
+    max_frame_size: int = _opt(16384, "SETTINGS_MAX_FRAME_SIZE we accept (16384..16777215)",
+                               bounds=(16384, 2**24 - 1))
+    max_header_list_size: int = _opt(65536, "SETTINGS_MAX_HEADER_LIST_SIZE (HPACK bomb, CVE-2019-9516)",
+                                     bounds=(1024, 2**31 - 1))
+    header_table_size: int = _opt(4096, "SETTINGS_HEADER_TABLE_SIZE for the HPACK decoder",
+                                  bounds=(0, 2**31 - 1))
+    graceful_timeout: float = _opt(30.0, "Seconds in-flight requests get to finish on shutdown",
+                                   bounds=(0, 86400))
+    keepalive: float = _opt(60.0, "Seconds an idle connection is kept open",
+                            bounds=(0, 86400))
     handshake_timeout: float = _opt(10.0, "Seconds for the TLS handshake plus the HTTP/2 preface or "
-                                    "first HTTP/1.1 request headers (slowloris)")
-    body_timeout: float = _opt(60.0, "Seconds a handler waits for more request body (slow POST)")
+                                    "first HTTP/1.1 request headers (slowloris)",
+                                    bounds=(0.01, 3600))
+    body_timeout: float = _opt(60.0, "Seconds a handler waits for more request body (slow POST)",
+                               bounds=(0.01, 86400))
     send_timeout: float = _opt(60.0, "Seconds a response may wait for flow-control window or a "
-                               "socket that does not drain (CVE-2019-9511, CVE-2019-9517)")
-    limit_request_line: int = _opt(8190, "Longest HTTP/1.1 request line (414 beyond)")
-    limit_request_fields: int = _opt(100, "Most HTTP/1.1 header fields (431 beyond)")
-    limit_request_field_size: int = _opt(8190, "Longest HTTP/1.1 header field (431 beyond)")
-    max_requests: int = _opt(0, "Restart a worker after this many requests (0: never)")
-    max_requests_jitter: int = _opt(0, "Random 0..N added to max_requests per worker")
+                               "socket that does not drain (CVE-2019-9511, CVE-2019-9517)",
+                               bounds=(0.01, 86400))
+    limit_request_line: int = _opt(8190, "Longest HTTP/1.1 request line (414 beyond)",
+                                   bounds=(64, 1 << 20))
+    limit_request_fields: int = _opt(100, "Most HTTP/1.1 header fields (431 beyond)",
+                                     bounds=(1, 32768))
+    limit_request_field_size: int = _opt(8190, "Longest HTTP/1.1 header field (431 beyond)",
+                                         bounds=(64, 1 << 20))
+    max_requests: int = _opt(0, "Restart a worker after this many requests (0: never)",
+                             bounds=(0, 2**63))
+    max_requests_jitter: int = _opt(0, "Random 0..N added to max_requests per worker",
+                                    bounds=(0, 2**63))
     log_level: str = _opt("info", "Logging threshold",
                           choices=("debug", "info", "warning", "error", "critical"))
     access_log: str = _opt("", "Access log file ('-' for stderr; empty: off)")
@@ -195,24 +217,14 @@ def _to_bool(value: Any) -> bool:
     raise ValueError(value)
 
 
-_RANGES: dict[str, tuple[float, float]] = {
-    "threads": (0, 1024), "workers": (1, 1024), "worker_connections": (1, 1_000_000),
-    "max_concurrent_streams": (1, 2**31 - 1), "initial_window_size": (1, 2**31 - 1),
-    "connection_window_size": (65535, 2**31 - 1), "max_frame_size": (16384, 16777215),
-    "max_header_list_size": (1024, 2**31 - 1), "header_table_size": (0, 2**31 - 1),
-    "graceful_timeout": (0, 86400), "keepalive": (0, 86400), "handshake_timeout": (0.01, 3600),
-    "body_timeout": (0.01, 86400), "send_timeout": (0.01, 86400),
-    "limit_request_line": (64, 1 << 20), "limit_request_fields": (1, 32768),
-    "limit_request_field_size": (64, 1 << 20), "max_requests": (0, 2**63), "max_requests_jitter": (0, 2**63),
-}
 
 
 def _validate(cfg: Config) -> None:
-    for name, (low, high) in _RANGES.items():
-        value = getattr(cfg, name)
-        if not low <= value <= high:
-            raise ConfigError(f"setting {name!r}: {value} is out of range {low:g}..{high:g}")
     for name, f in FIELDS.items():
+        bounds = f.metadata["bounds"]
+        if bounds and not bounds[0] <= getattr(cfg, name) <= bounds[1]:
+            raise ConfigError(f"setting {name!r}: {getattr(cfg, name)} is out of range "
+                              f"{bounds[0]:g}..{bounds[1]:g}")
         choices = f.metadata["choices"]
         if choices and getattr(cfg, name) not in choices:
             raise ConfigError(f"setting {name!r}: {getattr(cfg, name)!r} is not one of "
