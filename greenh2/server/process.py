@@ -17,6 +17,7 @@ from gevent.pool import Pool
 from gevent.server import StreamServer
 
 from greenh2.config import Config
+from greenh2.observe import STATE
 from greenh2.server.connection import ConnectionHandler
 from greenh2.wsgi.accesslog import AccessLog
 from greenh2.wsgi.dispatch import Dispatcher
@@ -87,6 +88,7 @@ class Server:
     def graceful_stop(self, timeout: float | None = None) -> None:
         """Stop accepting, GOAWAY everyone, wait for in-flight requests, then force-close."""
         timeout = self.config.graceful_timeout if timeout is None else timeout
+        STATE.start_draining()
         for server in self.servers:
             server.close()
         self.handler.shutdown()
