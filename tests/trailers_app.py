@@ -57,7 +57,7 @@ def request_trailers(environ, start_response):
     """Reads the whole body, reports the request trailers before and after."""
     get = environ["greenh2.request_trailers"]
     before = get()
-    data = environ["wsgi.input"].read()
+    data = b"".join(iter(lambda: environ["wsgi.input"].read(65536), b""))
     after = get()
     body = json.dumps({"before": before, "after": after, "bytes": len(data),
                        "sha256": hashlib.sha256(data).hexdigest()}).encode()
