@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any, Protocol
 
 from greenh2.errors import PeerGone, RemoteProtocolError, StreamGone
@@ -192,7 +193,7 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
         log.debug("stream ended under the app: %s", exc)
     except RemoteProtocolError as exc:  # e.g. bad chunked framing met while the app read
         log.debug("bad request body: %s", exc)
-        _send_error(resp, exc.status, "Bad Request")
+        _send_error(resp, exc.status, _phrase(exc.status))
     except Exception as exc:  # the app's bugs must not take the connection down
         _app_failed(resp, environ, exc)
     finally:
@@ -228,6 +229,13 @@ def _send_error(resp: Response, status: int, reason: str) -> None:
         resp.finish()
     except (StreamGone, PeerGone):
         pass
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase  # 431 Request Header Fields Too Large for big trailers
+    except ValueError:
+        return "Bad Request"
 
 
 def _early_hints(resp: Response, headers: Headers) -> None:
