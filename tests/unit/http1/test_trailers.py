@@ -157,3 +157,10 @@ def test_http10_response_cannot_carry_trailers():
     sink.write(b"x")
     sink.trailers(TRAILERS)
     assert bytes(transport.sent).endswith(b"\r\n\r\nx") and b"grpc" not in transport.sent
+
+
+def test_empty_chunked_body_with_trailers_leaves_with_the_head_in_one_write():
+    sink, transport = sink_for("TE: trailers")
+    sink.start(200, "OK", [], end=False)
+    sink.trailers([("x-t", "1")])
+    assert bytes(transport.sent).endswith(b"transfer-encoding: chunked\r\n\r\n0\r\nx-t: 1\r\n\r\n")
