@@ -1,12 +1,14 @@
 """HTTP/1.1 message bodies: the request body reader (Content-Length or chunked, with
-`100 Continue` sent on the first read) and the response `Sink` (Content-Length, chunked or
-close-delimited framing, RFC 9112 §6-7)."""
+`100 Continue` sent on the first read, and the chunked trailer section) and the response `Sink`
+(Content-Length, chunked or close-delimited framing, trailers, RFC 9112 §6-7)."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
+from greenh2.config import Config
 from greenh2.errors import PeerGone, RemoteProtocolError
-from greenh2.http1.message import Request
+from greenh2.http1.message import Request, accepts_trailers, parse_fields
 from greenh2.wsgi.environ import Headers
 from greenh2.wsgi.response import NO_BODY_STATUS
 
@@ -16,7 +18,9 @@ class Wire(Protocol):
     transport: Any
     buf: bytearray
     closing: bool
+    config: Config
 
+log = logging.getLogger("greenh2")
 READ_SIZE = 65536
 DISCARD_MAX = 1 << 20  # unread body we read past to keep a connection alive; beyond it, close
 _SKIP = frozenset(("connection", "keep-alive", "transfer-encoding", "proxy-connection"))
@@ -30,6 +34,7 @@ class BodyReader:
         self.continue_sent = not req.expect_continue
         self.chunk_started = False
         self.broken = False
+        self.trailer_fields: Headers = []
 
     def _recv(self) -> None:
         try:
@@ -67,16 +72,22 @@ class BodyReader:
             self.done = True
         return data
 
-    def _line(self) -> bytes:
+    def trailers(self) -> Headers | None:
+        """The chunked trailer section once the body has been read to its end; None before."""
+        return self.trailer_fields if self.done else None
+
+    def _line(self, limit: int = 4096, what: str = "chunk header", status: int = 400) -> bytes:
         buf = self.conn.buf
         while True:
             end = buf.find(b"\r\n")
             if end >= 0:
+                if end > limit:
+                    raise RemoteProtocolError(f"{what} too long", status)
                 line = bytes(buf[:end])
                 del buf[:end + 2]
                 return line
-            if len(buf) > 4096:
-                raise RemoteProtocolError("chunk header too long")
+            if len(buf) > limit:
+                raise RemoteProtocolError(f"{what} too long", status)
             self._recv()
 
     def _next_chunk(self) -> bool:
@@ -92,12 +103,25 @@ class BodyReader:
         except ValueError:
             raise RemoteProtocolError("bad chunk size") from None
         if size == 0:
-            while self._line():  # trailer fields are read and dropped
-                pass
+            self._read_trailers()
             self.done = True
             return False
         self.left = size
         return True
+
+    def _read_trailers(self) -> None:
+        """The trailer section after the last chunk (RFC 9112 §7.1.2), held to the same limits
+        as the header section: limit_request_fields fields of limit_request_field_size each."""
+        cfg = self.conn.config
+        lines: list[str] = []
+        while True:
+            line = self._line(cfg.limit_request_field_size, "trailer field", 431)
+            if not line:
+                break
+            if len(lines) >= cfg.limit_request_fields:
+                raise RemoteProtocolError("too many trailer fields", 431)
+            lines.append(line.decode("latin-1"))
+        self.trailer_fields = parse_fields(lines, cfg.limit_request_field_size)
 
     def discard(self) -> bool:
         """Read past an unread body so the connection can be reused; False if too much."""
@@ -164,6 +188,20 @@ class H1Sink:
         data, self.pending = self.pending + tail, b""
         if data:
             self._send(data)
+        self.finished = True
+
+    def trailers(self, headers: Headers) -> None:
+        """End a chunked response with a trailer section (RFC 9112 §7.1.2), for a client that
+        sent `TE: trailers`; otherwise the body ends as usual and the trailers are dropped."""
+        if not self.chunked or not accepts_trailers(self.req.head.headers):
+            log.debug("dropping response trailers %s: %s", [n for n, _ in headers],
+                      "the response is not chunked" if not self.chunked
+                      else "the client did not send 'TE: trailers'")
+            self.finish()
+            return
+        fields = "".join(f"{n}: {v}\r\n" for n, v in headers).encode("latin-1")
+        data, self.pending = self.pending + b"0\r\n" + fields + b"\r\n", b""
+        self._send(data)
         self.finished = True
 
     def abort(self) -> None:

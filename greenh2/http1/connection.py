@@ -134,6 +134,7 @@ class H1Connection:
         self.idle = False
         self.transport.settimeout(self.config.keepalive or None)
         body = BodyReader(self, req)
+        req.head.trailers = body.trailers
         sink = H1Sink(self, req)
         self.handler(req.head, self.conninfo, body.pull, sink)
         self.served += 1

@@ -31,6 +31,11 @@ def header_value(headers: Headers, name: str) -> str:
     return ", ".join(v for n, v in headers if n == name)
 
 
+def accepts_trailers(headers: Headers) -> bool:
+    """`TE: trailers` (RFC 9110 §10.1.4): the client will take a chunked trailer section."""
+    return "trailers" in (t.split(";")[0].strip() for t in header_value(headers, "te").lower().split(","))
+
+
 def parse_request(data: bytes, scheme: str, config: Config) -> Request:
     """Parse a request head (RFC 9112 §3, §5, §6); RemoteProtocolError with the status on errors."""
     try:
@@ -52,11 +57,12 @@ def parse_request(data: bytes, scheme: str, config: Config) -> Request:
         raise RemoteProtocolError(f"bad method {method[:20]!r}")
     if len(lines) - 1 > config.limit_request_fields:
         raise RemoteProtocolError("too many header fields", 431)
-    headers = _parse_fields(lines[1:], config.limit_request_field_size)
+    headers = parse_fields(lines[1:], config.limit_request_field_size)
     return _framing(RequestHead(method, target, version, headers, scheme=scheme), version)
 
 
-def _parse_fields(lines: list[str], max_size: int) -> Headers:
+def parse_fields(lines: list[str], max_size: int) -> Headers:
+    """Field lines (a header or a trailer section) as (lower-case name, value); 431 or 400."""
     headers: Headers = []
     for raw in lines:
         if len(raw) > max_size:

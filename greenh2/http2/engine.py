@@ -9,6 +9,7 @@ What it adds on top of h2 (h2 leaves these to the server):
 * a client's graceful GOAWAY does not stop responses in flight (RFC 9113 §6.8);
 * a field block that fails to decode is COMPRESSION_ERROR (RFC 9113 §4.3), not h2's
   PROTOCOL_ERROR;
+* a malformed trailer section resets its stream, not the connection (RFC 9113 §8.1.1);
 * content-length is checked when HEADERS (request or trailers) ends the stream, which h2 skips
   (RFC 9113 §8.1.1: a mismatch makes the request malformed, stream error PROTOCOL_ERROR);
 * frames on a stream we reset are ignored (RFC 9113 §5.1) instead of h2 answering each with
@@ -25,7 +26,7 @@ from typing import Any
 
 import h2.events as ev
 from h2.config import H2Configuration
-from h2.connection import ConnectionState, H2Connection
+from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
@@ -39,6 +40,7 @@ from greenh2.http2.rules import (
     CompressionFailure,
     ContentLengthCheck,
     ResetLedger,
+    ServerConnection,
     StrictDecoder,
     server_reset_event,
 )
@@ -77,7 +79,7 @@ def _h2_configuration() -> H2Configuration:
 class Engine:
     def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
-        self.conn = H2Connection(_h2_configuration())
+        self.conn = ServerConnection(_h2_configuration())
         self.conn.decoder = StrictDecoder()
         self.guard = FloodGuard(config, clock)
         # A field block's encoded size is at most about its decoded size (RFC 7541 §4.1 counts

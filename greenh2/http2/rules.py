@@ -7,6 +7,9 @@
 * Frames on a stream we reset must be ignored (RFC 9113 §5.1, closed), but h2 answers each with
   another RST_STREAM; every other RST_STREAM h2 sends on its own counts toward the reset budget
   (MadeYouReset, CVE-2025-8671). `ResetLedger` sorts h2's output accordingly.
+* A malformed trailer section (a pseudo-header in it, a connection-specific field, no
+  END_STREAM) is a stream error PROTOCOL_ERROR (RFC 9113 §8.1, §8.1.1); h2 ends the whole
+  connection for it. `ServerConnection` resets only that stream.
 """
 from __future__ import annotations
 
@@ -14,7 +17,10 @@ from collections.abc import Callable
 from typing import Any
 
 import h2.events as ev
+from h2.connection import H2Connection
 from h2.errors import ErrorCodes
+from h2.exceptions import ProtocolError, StreamClosedError
+from h2.stream import StreamState
 from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
@@ -35,6 +41,32 @@ class StrictDecoder(Decoder):
             raise  # HPACK bomb (CVE-2019-9516): h2 ends the connection with ENHANCE_YOUR_CALM
         except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
             raise CompressionFailure(f"field block decoding failed: {exc}") from None
+
+
+_TRAILER_STATES = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)  # a HEADERS here is trailers
+
+
+class ServerConnection(H2Connection):
+    """h2's connection with one change: a trailer section that fails h2's field validation
+    resets its stream with PROTOCOL_ERROR instead of ending the connection. The field block
+    has been HPACK-decoded before h2 validates it, so the connection's compression state is
+    intact and the other streams go on. The RST_STREAM leaves through h2's output, where
+    `ResetLedger` turns it into a StreamReset event and counts it toward the reset budget."""
+
+    def _receive_headers_frame(self, frame: Any) -> Any:
+        stream = self.streams.get(frame.stream_id)
+        if stream is None or stream.state_machine.state not in _TRAILER_STATES:
+            return super()._receive_headers_frame(frame)
+        try:
+            return super()._receive_headers_frame(frame)
+        except ProtocolError as exc:
+            if type(exc) is not ProtocolError:  # size, flow control, ...: still the connection's
+                raise
+            try:
+                self.reset_stream(frame.stream_id, ErrorCodes.PROTOCOL_ERROR)
+            except StreamClosedError:
+                pass  # the response was complete: nothing is left to reset
+            return [], []
 
 
 def server_reset_event(stream_id: int, code: int) -> ev.StreamReset:

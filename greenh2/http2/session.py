@@ -52,6 +52,9 @@ class H2Sink:
     def finish(self) -> None:
         self.stream.end()
 
+    def trailers(self, headers: Headers) -> None:
+        self.stream.send_trailers(headers)
+
     def abort(self) -> None:
         self.stream.reset(ErrorCodes.INTERNAL_ERROR)
 
@@ -234,6 +237,10 @@ class H2Session:
                     self.engine.acknowledge(event.stream_id, event.flow_controlled_length)
             elif kind is ev.RequestReceived:
                 self._on_request(event)
+            elif kind is ev.TrailersReceived:
+                stream = streams.get(event.stream_id)
+                if stream is not None and not stream.request_done:
+                    stream.on_trailers(event.headers)
             elif kind is ev.StreamEnded:
                 stream = streams.get(event.stream_id)
                 if stream is not None:
@@ -284,6 +291,7 @@ class H2Session:
     def _open_stream(self, stream_id: int, head: RequestHead, body: bytes, ended: bool) -> None:
         head.stream_id = stream_id
         stream = H2Stream(self, stream_id)
+        head.trailers = stream.request_trailers
         if body:
             stream.inbox.append(body)
         stream.ended = ended

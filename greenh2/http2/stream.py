@@ -42,6 +42,7 @@ class H2Stream:
         "readable",
         "request_done",
         "session",
+        "trailers",
         "unacked",
         "writable",
     )
@@ -57,6 +58,7 @@ class H2Stream:
         self.unacked = 0  # flow-controlled bytes received, not yet given back
         self.greenlet: Any = None  # the handler greenlet, once spawned
         self.request_done = False
+        self.trailers: Headers = []  # the request's trailer section, if one came
 
     # --- reader side (never blocks) ----------------------------------------------------------
 
@@ -68,6 +70,11 @@ class H2Stream:
             self.inbox.append(data)
             self.unacked += len(data)
         self.readable.set()
+
+    def on_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """A trailing HEADERS with END_STREAM (RFC 9113 §8.1); h2 has refused pseudo-headers
+        and connection-specific fields in it (malformed: stream error PROTOCOL_ERROR)."""
+        self.trailers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers]
 
     def on_end(self) -> None:
         self.ended = True
@@ -102,6 +109,12 @@ class H2Stream:
         self.session.wake_writer()
         return data
 
+    def request_trailers(self) -> Headers | None:
+        """The request trailers once the app has drained the body; None before."""
+        if not self.ended or self.inbox:
+            return None
+        return self.trailers
+
     # --- handler side: response --------------------------------------------------------------
 
     def _check(self) -> None:
@@ -109,8 +122,15 @@ class H2Stream:
             raise StreamGone(self.error)
 
     def send_headers(self, status: int, headers: Headers, end: bool) -> None:
+        self._send_block([(b":status", str(status).encode())], headers, end)
+
+    def send_trailers(self, headers: Headers) -> None:
+        """The trailer section: a HEADERS frame with END_STREAM after the last DATA (RFC 9113
+        §8.1). The WSGI layer has refused pseudo-headers and connection-specific fields."""
+        self._send_block([], headers, True)
+
+    def _send_block(self, block: list[tuple[bytes, bytes]], headers: Headers, end: bool) -> None:
         self._check()
-        block = [(b":status", str(status).encode())]
         for name, value in headers:
             lname = name.lower()
             if lname in _HOP_BY_HOP:

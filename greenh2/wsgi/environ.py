@@ -6,11 +6,13 @@ HTTP/1.1 and HTTP/2 differ only in how they fill `RequestHead` (and, in `respons
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from greenh2.wsgi.input_stream import InputStream
+from greenh2.wsgi.trailers import request_trailers
 
 Headers = list[tuple[str, str]]
 
@@ -38,6 +40,8 @@ class RequestHead:
     scheme: str = ""
     body_length: int | None = None  # known whole-body length (Content-Length, or all arrived)
     stream_id: int = 0  # HTTP/2 stream id (0 on HTTP/1.x)
+    # The request's trailer fields as received: None until the body has been read to its end.
+    trailers: Callable[[], Headers | None] | None = None
 
 
 def base_environ(conn: ConnInfo, errors: Any = None) -> dict[str, Any]:
@@ -68,6 +72,7 @@ def build_environ(head: RequestHead, conn: ConnInfo, body: InputStream) -> dict[
     env["greenh2.protocol"] = "h2" if head.protocol == "HTTP/2.0" else "http/1.1"
     env["greenh2.stream_id"] = head.stream_id
     env["wsgi.input"] = body
+    env["greenh2.request_trailers"] = request_trailers(head.trailers)
     cookies: list[str] = []
     for name, value in head.headers:
         if name[0] == ":":

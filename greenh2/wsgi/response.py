@@ -1,5 +1,5 @@
 """PEP 3333 for both protocols, the response side: start_response, write(), iterating and
-closing the body, error responses, 103 Early Hints.
+closing the body, error responses, 103 Early Hints, response trailers.
 
 A protocol hands `run_app` a `Sink` (how a head, a body chunk and the end go on the wire);
 every rule an application can observe is applied here, once.
@@ -10,10 +10,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
+from http import HTTPStatus
 from typing import Any, Protocol
 
 from greenh2.errors import PeerGone, RemoteProtocolError, StreamGone
 from greenh2.wsgi.environ import Headers
+from greenh2.wsgi.trailers import check_trailers
 
 log = logging.getLogger("greenh2")
 NO_BODY_STATUS = (204, 304)
@@ -25,6 +27,7 @@ class Sink(Protocol):
     def start(self, status: int, reason: str, headers: Headers, end: bool) -> None: ...
     def write(self, data: bytes, end: bool = False) -> None: ...
     def finish(self) -> None: ...
+    def trailers(self, headers: Headers) -> None: ...  # end the response with a trailer section
     def abort(self) -> None: ...
 
 
@@ -72,6 +75,7 @@ class Response:
         self.length: int | None = None  # Content-Length the app declared
         self.bytes_sent = 0
         self.ended = False
+        self.pending_trailers: Headers | None = None  # send_trailers() fields, sent at the end
 
     def start_response(self, status: str, headers: Headers, exc_info: Any = None) -> Callable[[bytes], None]:
         if exc_info:
@@ -122,18 +126,47 @@ class Response:
             if not data:
                 return
         self.bytes_sent += len(data)
-        end = last and (self.length is None or self.bytes_sent == self.length)
+        # Trailers come after the last DATA (RFC 9113 §8.1), so that DATA must not end the stream.
+        end = last and not self.pending_trailers and \
+            (self.length is None or self.bytes_sent == self.length)
         self.sink.write(data, end)
         self.ended = end
 
     def finish(self) -> None:
         if self.length is not None and self.has_body and self.bytes_sent < self.length:
             raise ShortBody(f"app declared Content-Length {self.length}, sent {self.bytes_sent}")
+        trailers = self.pending_trailers
+        if trailers and not self.has_body:
+            log.debug("dropping trailers: a %d response to %s has no content",
+                      self.status, "HEAD" if self.head_only else "this request")
+            trailers = None
         if not self.sent_head:
-            self._send_head(True)
+            self._send_head(not trailers)
+            if not trailers:
+                self.ended = True
+                return
+        if self.ended:
             return
-        if not self.ended:
+        self.ended = True
+        if trailers:
+            self.sink.trailers(trailers)
+        else:
             self.sink.finish()
+
+    def send_trailers(self, headers: Any) -> None:
+        """environ['greenh2.send_trailers'] (also 'gunicorn.http2.send_trailers'), as in gunicorn
+        27: callable any time before the response ends, before or after the body; the last call
+        wins; the fields leave after the body. A refused field raises ValueError here, naming
+        it, and nothing from this call is kept."""
+        try:
+            fields = check_trailers(headers)
+        except (ValueError, TypeError) as exc:
+            log.error("send_trailers refused: %s", exc)
+            raise
+        if self.ended:
+            log.warning("send_trailers called after the response ended: trailers not sent")
+            return
+        self.pending_trailers = fields
 
 
 class ShortBody(Exception):
@@ -145,6 +178,7 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
     """Run one request through the app; never raises for app errors (they become 500/abort)."""
     resp = Response(sink, environ["REQUEST_METHOD"], server_header)
     environ["wsgi.early_hints"] = lambda headers: _early_hints(resp, headers)
+    environ["greenh2.send_trailers"] = environ["gunicorn.http2.send_trailers"] = resp.send_trailers
     result: Any = None
     try:
         result = app(environ, resp.start_response)
@@ -159,7 +193,7 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
         log.debug("stream ended under the app: %s", exc)
     except RemoteProtocolError as exc:  # e.g. bad chunked framing met while the app read
         log.debug("bad request body: %s", exc)
-        _send_error(resp, exc.status, "Bad Request")
+        _send_error(resp, exc.status, _phrase(exc.status))
     except Exception as exc:  # the app's bugs must not take the connection down
         _app_failed(resp, environ, exc)
     finally:
@@ -187,6 +221,7 @@ def _send_error(resp: Response, status: int, reason: str) -> None:
             resp.sink.abort()
             return
         body = f"{reason}\n".encode()
+        resp.pending_trailers = None  # the app's trailers belonged to the response that failed
         resp.status, resp.headers = status, [("content-type", "text/plain"),
                                              ("content-length", str(len(body)))]
         resp.reason, resp.length = reason, len(body)
@@ -194,6 +229,13 @@ def _send_error(resp: Response, status: int, reason: str) -> None:
         resp.finish()
     except (StreamGone, PeerGone):
         pass
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase  # 431 Request Header Fields Too Large for big trailers
+    except ValueError:
+        return "Bad Request"
 
 
 def _early_hints(resp: Response, headers: Headers) -> None:

@@ -73,5 +73,8 @@ class _BridgedSink:
     def finish(self) -> None:
         self.runner.call(self.sink.finish)
 
+    def trailers(self, headers: Headers) -> None:
+        self.runner.call(self.sink.trailers, headers)
+
     def abort(self) -> None:
         self.runner.call(self.sink.abort)

@@ -8,6 +8,7 @@ class Response:
         self.version, self.status, self.reason = version, status, reason
         self.headers = headers      # list of (lower-name, value)
         self.body = body
+        self.trailers = None        # chunked trailer fields (lower-name, value); None if not chunked
 
     def header(self, name, default=None):
         name = name.lower()
@@ -132,8 +133,13 @@ def read_response(reader, method="GET", skip_informational=True):
             size_line = reader.readline()
             size = int(size_line.split(b";")[0].strip(), 16)
             if size == 0:
-                while reader.readline() != b"\r\n":
-                    pass
+                resp.trailers = []  # the chunked trailer section (RFC 9112 §7.1.2)
+                while True:
+                    line = reader.readline()
+                    if line == b"\r\n":
+                        break
+                    k, _, v = line.decode("latin-1").rstrip("\r\n").partition(":")
+                    resp.trailers.append((k.strip().lower(), v.strip()))
                 break
             data = reader.read(size)
             chunks.append(size)
