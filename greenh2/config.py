@@ -111,6 +111,12 @@ class Config:
         "HEADER=VALUE pairs from trusted peers that mark the request as https (repeatable)")
     chdir: str = _opt("", "Change to this directory before importing the app")
     server_header: str = _opt("greenh2", "Value of the Server response header (empty: none)")
+    # --- deploy: health on the serving port, drain before closing (issue 11) ---
+    health_path: str = _opt("", "Answer this path on every listener without calling the app: 200 "
+                            "'ok' while serving, 503 once draining (empty: off)", metavar="PATH")
+    drain_delay: float = _opt(0.0, "On a graceful stop, keep accepting this many seconds with the "
+                              "health path answering 503 (so load balancers take the instance "
+                              "out), then close the listeners and drain", bounds=(0, 3600))
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -240,3 +246,5 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"http_protocols: {cfg.http_protocols!r}: use h2, h1 or h2,h1")
     for address in cfg.bind:
         parse_bind(address)
+    if cfg.health_path and not cfg.health_path.startswith("/"):
+        raise ConfigError(f"health_path: {cfg.health_path!r} must start with /")

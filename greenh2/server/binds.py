@@ -11,7 +11,7 @@ import stat
 from greenh2.addresses import BindAddress, parse_bind
 from greenh2.errors import ConfigError
 
-__all__ = ["BindAddress", "open_listener", "parse_bind"]
+__all__ = ["BindAddress", "address_of", "open_listener", "parse_bind"]
 
 
 def open_listener(addr: BindAddress, backlog: int = 2048) -> socket.socket:
@@ -44,3 +44,11 @@ def _remove_stale_unix_socket(path: str) -> None:
             os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def address_of(sock: socket.socket) -> BindAddress:
+    """What an inherited (socket-activated) listener is bound to, for the 'Listening at' line."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return BindAddress(socket.AF_UNIX, path=name if isinstance(name, str) else name.decode())
+    return BindAddress(sock.family, host=name[0], port=name[1], fd=sock.fileno())

@@ -15,7 +15,8 @@ from typing import Any, NoReturn
 from greenh2._version import __version__
 from greenh2.config import FIELDS, Config
 from greenh2.errors import AppLoadError, ConfigError
-from greenh2.server.binds import open_listener, parse_bind
+from greenh2.ops import systemd
+from greenh2.server.binds import address_of, open_listener, parse_bind
 
 log = logging.getLogger("greenh2")
 EXIT_USAGE = 2
@@ -98,8 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         if config.certfile:
             _check_tls(config)
         setup_logging(config)
-        addresses = [parse_bind(b) for b in config.bind]
-        listeners = [open_listener(a) for a in addresses]
+        addresses, listeners = _listeners(config)
     except ConfigError as exc:
         fail(str(exc))
     urls = [a.url(config.tls_enabled, s) for a, s in zip(addresses, listeners, strict=True)]
@@ -112,6 +112,19 @@ def main(argv: list[str] | None = None) -> None:
         announce()
         sys.exit(Master(config, listeners, lambda socks: run_worker(config, socks)).run())
     sys.exit(run_worker(config, listeners, announce))
+
+
+def _listeners(config: Config) -> tuple[list[Any], list[Any]]:
+    """Sockets passed by systemd socket activation (LISTEN_FDS for this pid) replace --bind;
+    otherwise bind every --bind address."""
+    names = systemd.listen_fd_names()
+    inherited = systemd.listen_fds()
+    if inherited:
+        log.info("socket activation: %d listening socket(s) from the service manager%s; "
+                 "--bind ignored", len(inherited), f" ({', '.join(names)})" if names else "")
+        return [address_of(s) for s in inherited], inherited
+    addresses = [parse_bind(b) for b in config.bind]
+    return addresses, [open_listener(a) for a in addresses]
 
 
 def _protocols(config: Config) -> str:
@@ -152,6 +165,10 @@ def run_worker(config: Config, listeners: list[Any], announce: Any = None) -> in
         if announce is not None:  # after the app loaded: a failed start prints only its error
             announce()
         log.info("greenh2 %s serving (pid %d)", __version__, os.getpid())
+        if config.workers == 1:
+            systemd.ready(f"serving on {len(listeners)} listener(s)")
+    if config.workers == 1:  # the main process talks to systemd; pre-forked workers do not
+        server.on_draining = systemd.stopping
     server.serve_forever(on_ready=ready)
     log.info("stopped")
     return 0

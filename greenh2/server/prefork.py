@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from greenh2.config import Config
+from greenh2.ops import systemd
 
 log = logging.getLogger("greenh2")
 BOOT_ERROR = 3  # a worker that cannot load the app exits with this; the master gives up
@@ -36,6 +37,7 @@ class Master:
         for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
             signal.signal(handled, self._on_signal)
         self._spawn_missing()
+        systemd.ready(f"serving with {self.config.workers} workers")
         while True:
             self._reap()
             sig, self.signal = self.signal, None
@@ -93,21 +95,24 @@ class Master:
     def _reload(self) -> None:
         """SIGHUP: start a fresh set of workers, then let the old set drain."""
         log.info("SIGHUP: replacing %d workers", len(self.workers))
+        systemd.reloading(f"reloading: replacing {len(self.workers)} workers")
         old = dict(self.workers)
         self.workers.clear()
         self._spawn_missing()
         time.sleep(0.5)  # let the new workers start accepting before the old ones stop
-        for pid in old:
-            self._kill(pid, signal.SIGTERM)
+        for pid in old:  # SIGQUIT: graceful, without drain_delay (the new set already accepts)
+            self._kill(pid, signal.SIGQUIT)
             self.retiring[pid] = time.monotonic()
+        systemd.ready(f"serving with {self.config.workers} workers (reloaded)")
 
     def _stop_all(self) -> None:
+        systemd.stopping()
         everyone = list(self.workers) + list(self.retiring)
         for pid in everyone:
             self._kill(pid, signal.SIGTERM)
         for sock in self.listeners:
             sock.close()
-        deadline = time.monotonic() + self.config.graceful_timeout + 5
+        deadline = time.monotonic() + self.config.drain_delay + self.config.graceful_timeout + 5
         while (self.workers or self.retiring) and time.monotonic() < deadline:
             self._reap()
             self.workers = {p: t for p, t in self.workers.items() if _alive(p)}

@@ -52,6 +52,9 @@ class Server:
         self.servers = [StreamServer(as_gevent_socket(s), handler.handle, spawn=self.pool)
                         for s in listeners]
         self.stopping = Event()
+        self._hurry = Event()  # cuts drain_delay short
+        self.skip_drain_delay = False  # SIGQUIT, max_requests: others keep serving, no LB to tell
+        self.on_draining: Callable[[], Any] | None = None  # e.g. sd_notify STOPPING=1
         self._install_max_requests()
 
     def _install_max_requests(self) -> None:
@@ -63,6 +66,7 @@ class Server:
         def on_request(count: int) -> None:
             if count >= limit and not self.stopping.is_set():
                 log.info("max_requests (%d) reached: restarting worker", limit)
+                self.skip_drain_delay = True
                 self.stopping.set()
         self.handler.dispatcher.on_request = on_request
 
@@ -70,11 +74,25 @@ class Server:
         """Signal handlers first, then accepting: a stop signal is graceful from the start.
         The gunicorn worker passes False: gunicorn's signals are its own."""
         if install_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-                gevent.signal_handler(sig, self.stopping.set)
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                gevent.signal_handler(sig, self._signal_stop)
+            gevent.signal_handler(signal.SIGQUIT, self._quick_stop)
             gevent.signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored without --workers"))
         for server in self.servers:
             server.start()
+
+    def _signal_stop(self) -> None:
+        """SIGTERM/SIGINT: graceful stop; a second one during drain_delay skips the rest of it."""
+        if self.stopping.is_set():
+            self._hurry.set()
+        self.stopping.set()
+
+    def _quick_stop(self) -> None:
+        """SIGQUIT: a graceful stop that skips drain_delay (the pre-fork master retires old
+        workers this way on reload, while fresh workers already accept on the same sockets)."""
+        self.skip_drain_delay = True
+        self._hurry.set()
+        self.stopping.set()
 
     def serve_forever(self, on_ready: Callable[[], None] | None = None,
                       install_signals: bool = True) -> None:
@@ -88,13 +106,25 @@ class Server:
     def graceful_stop(self, timeout: float | None = None) -> None:
         """Stop accepting, GOAWAY everyone, wait for in-flight requests, then force-close."""
         timeout = self.config.graceful_timeout if timeout is None else timeout
-        STATE.start_draining()
+        STATE.start_draining()  # from here the health path answers 503
+        if self.on_draining is not None:
+            self.on_draining()
+        self._drain_delay()
         for server in self.servers:
             server.close()
         self.handler.shutdown()
         if not self.pool.join(timeout=timeout):
             log.warning("graceful timeout (%.0fs): closing %d connections", timeout, len(self.pool))
             self.pool.kill(timeout=2)
+
+    def _drain_delay(self) -> None:
+        """drain_delay: keep accepting and serving while health checks see 503, so a balancer
+        that polls the serving port marks us down before the listeners close (deploy/README.md)."""
+        delay = self.config.drain_delay
+        if delay <= 0 or self.skip_drain_delay:
+            return
+        log.info("draining: health checks answer 503; closing listeners in %.1fs", delay)
+        self._hurry.wait(delay)
 
 
 def serve(app: Callable[..., Any], **options: Any) -> None:

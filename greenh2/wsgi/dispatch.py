@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from greenh2.config import Config
+from greenh2.observe import STATE
 from greenh2.wsgi.accesslog import AccessLogger
 from greenh2.wsgi.environ import ConnInfo, RequestHead, build_environ
 from greenh2.wsgi.input_stream import InputStream
@@ -34,6 +35,7 @@ class Dispatcher:
         self.on_request: Callable[[int], None] | None = None  # max_requests bookkeeping
         self.trusted = _trusted_peers(config.forwarded_allow_ips)
         self.scheme_headers = _scheme_headers(config.secure_scheme_headers)
+        self.health_path = config.health_path
         self.pool = None
         if config.threads:
             from greenh2.wsgi.threads import ThreadRunner
@@ -42,6 +44,12 @@ class Dispatcher:
     def __call__(self, head: RequestHead, conn: ConnInfo, pull: Callable[[int], bytes],
                  sink: Sink) -> None:
         """Serve one request. `pull(n)` gives request body bytes (b"" at the end)."""
+        hp = self.health_path  # --health-path: answered here, before the app, hooks and logs
+        if hp and head.target.startswith(hp) and (len(head.target) == len(hp)
+                                                  or head.target[len(hp)] == "?"):
+            run_app(_health_app, {"REQUEST_METHOD": head.method, "PATH_INFO": hp}, sink,
+                    self.config.server_header)
+            return
         started = time.time()
         if self.pool is not None:
             pull, sink = self.pool.bridge_pull(pull), self.pool.bridge_sink(sink)
@@ -62,6 +70,17 @@ class Dispatcher:
             self.access_log.log(environ, resp, time.time() - started)
         if self.on_request is not None:
             self.on_request(self.requests)
+
+
+def _health_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """200 `ok` while serving; 503 `draining` from the moment a graceful stop starts, so a
+    balancer polling the serving port takes this instance out before its listeners close."""
+    ready = STATE.ready
+    body = b"ok\n" if ready else b"draining\n"
+    start_response("200 OK" if ready else "503 Service Unavailable",
+                   [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
+                    ("Cache-Control", "no-store")])
+    return [body]
 
 
 def _trusted_peers(spec: str) -> frozenset[str] | None:
