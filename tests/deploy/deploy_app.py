@@ -5,9 +5,8 @@ import threading
 import time
 from urllib.parse import parse_qs
 
-from werkzeug.middleware.lint import LintMiddleware
-
 from apps import app as base_app
+from werkzeug.middleware.lint import LintMiddleware
 
 CALLS = [0]
 _lock = threading.Lock()
