@@ -8,6 +8,11 @@ need=()
 command -v curl >/dev/null || need+=(curl)
 command -v nghttp >/dev/null || need+=(nghttp2-client)
 command -v h2load >/dev/null || need+=(nghttp2-client)
+# deploy/ recipes (tests/deploy): run for real; a missing one is skipped with its reason
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v caddy >/dev/null || need+=(caddy)
+command -v systemd-socket-activate >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

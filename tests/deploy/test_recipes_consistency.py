@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from greenh2.config import FIELDS, Config
+from greenh2.errors import ConfigError
 from greenh2.server.cli import parse_config
 
 from .conftest import DEPLOY
@@ -32,6 +33,8 @@ def config_of(argv, where):
     """parse_config on a recipe's greenh2 arguments; argparse's exit becomes a readable failure."""
     try:
         return parse_config(list(argv))
+    except ConfigError as exc:
+        pytest.fail("%s: %s: %s" % (where, shlex.join(argv), exc))
     except SystemExit:
         pytest.fail("%s: not a valid greenh2 command line: %s" % (where, shlex.join(argv)))
 
@@ -62,7 +65,7 @@ def recipe_command_lines():
     return found
 
 
-def test_every_greenh2_command_line_in_deploy_is_valid():
+def test_every_greenh2_command_line_in_deploy_is_valid(monkeypatch):
     lines = recipe_command_lines()
     files = {f for f, _ in lines}
     # the recipes that document a backend command line: if one disappears, the regex broke
@@ -70,17 +73,21 @@ def test_every_greenh2_command_line_in_deploy_is_valid():
             "systemd/greenh2.service"} <= files, files
     for where, text in lines:
         argv = shlex.split(text)
+        monkeypatch.chdir(os.path.join(DEPLOY, os.path.dirname(where)))  # --config FILE beside it
         assert config_of(argv, where).app == argv[-1] and ":" in argv[-1], (where, text)
 
 
+# Named in the docs before its branch lands; drop once Config has it (then it is checked as usual).
+PENDING_FLAGS = {"--metrics-bind"} - {"--" + n.replace("_", "-") for n in FIELDS}
 OTHER_TOOLS_FLAGS = {"--now", "--http2", "--http2-prior-knowledge", "--socket", "--backend",
-                     "--stop", "--start", "--servers", "--drain-timeout", "--up-timeout"}
+                     "--stop", "--start", "--servers", "--drain-timeout", "--up-timeout",
+                     "--use-http2", "--stop-timeout", "--rm"}
 
 
 def test_every_flag_named_in_the_deploy_docs_is_a_config_option():
     """`--foo` in the READMEs is a Config option, or another tool's flag named in the list above."""
     known = {"--" + n.replace("_", "-") for n in FIELDS} | {"--no-" + n.replace("_", "-") for n in FIELDS}
-    known |= {"--config", "--version", "--help"} | OTHER_TOOLS_FLAGS
+    known |= {"--config", "--version", "--help"} | OTHER_TOOLS_FLAGS | PENDING_FLAGS
     docs = glob.glob(os.path.join(DEPLOY, "**", "README.md"), recursive=True)
     assert len(docs) >= 6, docs
     for path in docs:
