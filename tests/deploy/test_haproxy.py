@@ -144,30 +144,53 @@ def test_h2_over_tls_reaches_greenh2_over_h2c(cluster):
     assert sorted(cluster.who(6).values()) == [2, 2, 2]  # round robin over three processes
 
 
+def load_until(cluster, done, path, chunk=2):
+    """h2load runs of `chunk` seconds back to back until `done` is set (then one more), so the
+    load covers the whole restart however long the shared machine makes it; summed figures."""
+    box = {"runs": []}
+
+    def run():
+        while True:
+            last = done.is_set()
+            _, stats = h2load(["-c", str(CONCURRENCY[0]), "-m", str(CONCURRENCY[1]), "--rps", "100",
+                               "-D", str(chunk), cluster.url(path)], timeout=chunk + 20)
+            box["runs"].append(stats)
+            if last:
+                return
+    t = threading.Thread(target=run)
+    t.start()
+    return t, box
+
+
 def test_rolling_restart_drops_nothing_and_every_backend_serves_again(cluster):
     old = {cluster.pid(p) for p in cluster.ports}
-    thread, box = load(cluster, 18, "/who")
+    done = threading.Event()
+    thread, box = load_until(cluster, done, "/who")
     time.sleep(0.5)
     t0 = time.monotonic()
-    script = subprocess.run(
-        [sys.executable, os.path.join(RECIPE, "rolling-restart"), "--socket",
-         str(cluster.tmp / "admin.sock"), "--backend", "greenh2",
-         # SIGQUIT: graceful stop without --drain-delay (the runtime API drained it already)
-         "--stop", "sh %s {port} QUIT" % (cluster.tmp / "stop.sh"),
-         "--start", "sh %s {port}" % (cluster.tmp / "start.sh"),
-         "--drain-timeout", "10", "--up-timeout", "10"],
-        capture_output=True, text=True, timeout=40)
-    took = time.monotonic() - t0
+    try:
+        script = subprocess.run(
+            [sys.executable, os.path.join(RECIPE, "rolling-restart"), "--socket",
+             str(cluster.tmp / "admin.sock"), "--backend", "greenh2",
+             # SIGQUIT: graceful stop without --drain-delay (the runtime API drained it already)
+             "--stop", "sh %s {port} QUIT" % (cluster.tmp / "stop.sh"),
+             "--start", "sh %s {port}" % (cluster.tmp / "start.sh"),
+             "--drain-timeout", "10", "--up-timeout", "15"],
+            capture_output=True, text=True, timeout=60)
+    finally:
+        done.set()
     print(script.stdout)
-    print("rolling restart of 3 backends: %.1fs" % took)
+    print("rolling restart of 3 backends: %.1fs" % (time.monotonic() - t0))
+    thread.join(60)
     assert script.returncode == 0, script.stdout + script.stderr
     assert script.stdout.count("UP and in rotation") == 3, script.stdout
-    thread.join(40)
-    stats = box["stats"]
-    assert took < 17, "the restart outlasted the load (%.1fs); the run proves nothing" % took
-    assert stats.done > 100 and stats.done == stats.total, stats.raw[-1500:]
-    assert stats.failed == stats.errored == stats.timeout == 0, stats.raw[-1500:]
-    assert stats.status_2xx == stats.done, stats.raw[-1500:]
+    runs = box["runs"]
+    total = sum(r.total for r in runs)
+    raw = "\n".join(r.raw[-600:] for r in runs)
+    assert len(runs) >= 2 and total > 100, raw
+    assert sum(r.done for r in runs) == total, raw
+    assert sum(r.failed + r.errored + r.timeout for r in runs) == 0, raw
+    assert sum(r.status_2xx for r in runs) == total, raw
     new = {cluster.pid(p) for p in cluster.ports}
     assert not new & old, "some backend was not restarted"
     counts = cluster.who(9)
