@@ -59,8 +59,10 @@ class Master:
     def _spawn(self) -> None:
         pid = os.fork()
         if pid == 0:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
+            # retired on a reload before it served: exit quietly, not SIGQUIT's core dump
+            signal.signal(signal.SIGQUIT, _exit_quietly)
             code = 1
             try:
                 code = self.worker_main(self.listeners)
@@ -126,6 +128,10 @@ class Master:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
+
+
+def _exit_quietly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _alive(pid: int) -> bool:

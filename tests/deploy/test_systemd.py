@@ -116,6 +116,15 @@ def _run_service(argv, notify_address, tmp_path, expect_workers):
                 for _ in range(6)}
         if expect_workers > 1:
             assert str(proc.pid) not in pids  # workers answer, the master only supervises
+            proc.send_signal(signal.SIGHUP)  # ExecReload: RELOADING=1, then READY=1 again
+            reloading = receiver.wait_for("RELOADING=1")
+            assert any(x.startswith("MONOTONIC_USEC=") for x in reloading.split("\n"))
+            deadline = time.monotonic() + 10
+            while not any("READY=1" in m and "reloaded" in m for m in receiver.messages):
+                assert time.monotonic() < deadline, receiver.messages
+                time.sleep(0.05)
+            r = curl(["--http2-prior-knowledge", "http://127.0.0.1:%d/who" % port], timeout=15)
+            assert r.status == 200
         else:
             assert pids == {str(proc.pid)}
         text = open(tmp_path / "service.log").read()
