@@ -164,12 +164,14 @@ def test_notify_is_a_noop_outside_systemd(monkeypatch):
 
 @pytest.mark.skipif(shutil.which("gunicorn") is None, reason="gunicorn not installed")
 def test_gunicorn_worker_accepts_on_socket_activated_listener(tmp_path):
-    """gunicorn does socket activation itself (LISTEN_FDS); the greenh2 worker serves on it."""
+    """gunicorn does socket activation itself (LISTEN_FDS); the greenh2 worker serves on it,
+    and answers the health path set through GREENH2_HEALTH_PATH."""
     need("systemd-socket-activate", "systemd")
     port = free_port()
     env = subprocess_env()
     cmd = ["systemd-socket-activate", "-l", "127.0.0.1:%d" % port,
            "-E", "PYTHONPATH=" + env["PYTHONPATH"], "-E", "PYTHONUNBUFFERED=1",
+           "-E", "GREENH2_HEALTH_PATH=/healthz",  # greenh2 settings reach the worker this way
            sys.executable, "-m", "gunicorn", "-k", "greenh2.worker", "-w", "1",
            "--graceful-timeout", "2", APP]
     log = open(tmp_path / "gunicorn.log", "wb")
@@ -179,6 +181,8 @@ def test_gunicorn_worker_accepts_on_socket_activated_listener(tmp_path):
         r = curl(["--http2-prior-knowledge", "http://127.0.0.1:%d/who" % port], timeout=20)
         assert r.status == 200 and r.http_version == "2"
         assert r.body != str(proc.pid)  # a gunicorn worker answered, not the arbiter
+        r = curl(["--http1.1", "http://127.0.0.1:%d/healthz" % port], timeout=10)
+        assert (r.status, r.body) == (200, "ok\n")  # --health-path works under gunicorn too
         text = open(tmp_path / "gunicorn.log").read()
         assert "Listening at: http://127.0.0.1:%d" % port in text, text
     finally:
