@@ -232,3 +232,16 @@ def test_sigkill_loses_at_most_the_requests_in_flight_on_that_backend(cluster):
     assert lost <= in_flight_bound, stats.raw[-1500:]
     counts = cluster.who(6)
     assert victim_pid not in counts and len(counts) == 2 and sorted(counts.values()) == [3, 3]
+
+
+def test_rolling_restart_stops_at_a_failed_stop_and_leaves_that_server_drained(cluster):
+    script = subprocess.run(
+        [sys.executable, os.path.join(RECIPE, "rolling-restart"), "--socket",
+         str(cluster.tmp / "admin.sock"), "--backend", "greenh2", "--stop", "false",
+         "--start", "true", "--drain-timeout", "5"], capture_output=True, text=True, timeout=30)
+    assert script.returncode != 0 and "command failed: false" in script.stderr, script
+    assert "app2" not in script.stdout  # a broken release never reaches a second server
+    rows = cluster.servers()
+    assert rows["app1"]["status"] == "DRAIN" and rows["app2"]["status"] == "UP", rows["app1"]["status"]
+    counts = cluster.who(4)  # the other two keep serving
+    assert cluster.pid(cluster.ports[0]) not in counts and len(counts) == 2
