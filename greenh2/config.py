@@ -117,6 +117,22 @@ class Config:
     drain_delay: float = _opt(0.0, "On a graceful stop, keep accepting this many seconds with the "
                               "health path answering 503 (so load balancers take the instance "
                               "out), then close the listeners and drain", bounds=(0, 3600))
+    # WebSocket (RFC 6455 over HTTP/1.1, RFC 8441 over HTTP/2; README: WebSocket)
+    websocket: bool = _opt(True, "Accept WebSocket upgrades (HTTP/1.1 Upgrade, RFC 8441 extended "
+                           "CONNECT announced with SETTINGS_ENABLE_CONNECT_PROTOCOL)")
+    ws_compression: bool = _opt(True, "Negotiate permessage-deflate (RFC 7692) when a client offers it")
+    ws_max_message_size: int = _opt(1 << 20, "Largest WebSocket message after decompression; close "
+                                    "1009 beyond (deflate bombs, endless fragmented messages)",
+                                    bounds=(125, 1 << 31))
+    ws_ping_interval: float = _opt(20.0, "Seconds of silence from the peer before the server pings "
+                                   "(0: no pings)", bounds=(0, 86400))
+    ws_pong_timeout: float = _opt(20.0, "Seconds a ping may go unanswered before the connection "
+                                  "is dropped (close 1011)", bounds=(0.01, 86400))
+    ws_handshake_timeout: float = _opt(5.0, "Seconds for the handshake response to be written and "
+                                       "for the peer's Close reply (RFC 6455 §7.1.1)",
+                                       bounds=(0.01, 3600))
+    ws_idle_timeout: float = _opt(0.0, "Close a WebSocket (1001) after this many seconds without a "
+                                  "message either way (0: never)", bounds=(0, 86400 * 7))
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -19,6 +19,8 @@ from greenh2.config import Config
 from greenh2.errors import RemoteProtocolError
 from greenh2.http1.body import BodyReader, H1Sink
 from greenh2.http1.message import Request, header_value, parse_request, wants_h2c
+from greenh2.http1.wspipe import refusal_bytes, websocket_request
+from greenh2.websocket import Refusal, WebSocketRequest
 from greenh2.wsgi.environ import ConnInfo, RequestHead
 
 log = logging.getLogger("greenh2")
@@ -45,12 +47,15 @@ class H1Connection:
         self.closing = False  # graceful shutdown: finish this response, then close
         self.idle = True
         self.served = 0
+        self.websocket: WebSocketRequest | None = None  # the upgrade request being served
         self.allow_upgrade = (not transport.secure and config.h2c_upgrade and "h2" in config.protocols)
 
     def shutdown(self) -> None:
         """Graceful stop: a keep-alive connection waiting between requests closes now; one that
         has not sent its first request yet still gets that request answered (with close)."""
         self.closing = True
+        if self.websocket is not None:
+            self.websocket.going_away()  # close 1001 (RFC 6455 §7.4.1)
         if self.idle and self.served:
             self.transport.close()
 
@@ -133,6 +138,12 @@ class H1Connection:
         """Run one request; True if the connection can carry another."""
         self.idle = False
         self.transport.settimeout(self.config.keepalive or None)
+        ws = websocket_request(self, req.head, self.config)
+        if isinstance(ws, Refusal):
+            self._send_quietly(refusal_bytes(ws))
+            return False
+        if ws is not None:
+            return self._serve_websocket(req, ws)
         body = BodyReader(self, req)
         req.head.trailers = body.trailers
         sink = H1Sink(self, req)
@@ -143,6 +154,30 @@ class H1Connection:
         if not body.done and not body.discard():
             return False
         return req.keep_alive and not self.closing
+
+    def _serve_websocket(self, req: Request, ws: WebSocketRequest) -> bool:
+        """An upgrade request (RFC 6455 §4.2): the app may take the connection over through
+        wsgi.websocket; if it answers with an ordinary response, keep-alive goes on."""
+        body = BodyReader(self, req)
+        sink = H1Sink(self, req)
+        self.websocket = ws
+        try:
+            self.handler(req.head, self.conninfo, body.pull, ws.wrap_sink(sink))
+            ws.finish()
+        finally:
+            self.websocket = None
+        self.served += 1
+        if ws.taken_over or sink.failed or not sink.finished or body.broken:
+            return False
+        if not body.done and not body.discard():
+            return False
+        return req.keep_alive and not self.closing
+
+    def _send_quietly(self, data: bytes) -> None:
+        try:
+            self.transport.sendall(data)
+        except OSError:
+            pass
 
     def _reject(self, status: int) -> None:
         reason = _REASONS.get(status, "Bad Request")

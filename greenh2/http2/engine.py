@@ -99,13 +99,16 @@ class Engine:
 
     def _local_settings(self, max_streams: int) -> Settings:
         cfg = self.config
-        return Settings(client=False, initial_values={
+        values = {
             SettingCodes.MAX_CONCURRENT_STREAMS: max_streams,
             SettingCodes.INITIAL_WINDOW_SIZE: cfg.initial_window_size,
             SettingCodes.MAX_FRAME_SIZE: cfg.max_frame_size,
             SettingCodes.MAX_HEADER_LIST_SIZE: cfg.max_header_list_size,
             SettingCodes.HEADER_TABLE_SIZE: cfg.header_table_size,
-        })
+        }
+        if cfg.websocket:  # RFC 8441 §3: extended CONNECT (WebSocket over a stream) accepted
+            values[SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
+        return Settings(client=False, initial_values=values)
 
     def start(self, upgrade_settings: bytes | None = None, upgraded: bool = False) -> None:
         """Send the server preface: our SETTINGS first (RFC 9113 §3.4), then the connection window.

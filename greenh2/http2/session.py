@@ -20,8 +20,11 @@ from h2.errors import ErrorCodes
 from greenh2.config import Config
 from greenh2.errors import StreamGone
 from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
+from greenh2.http2.extconnect import classify, open_websocket, refuse
 from greenh2.http2.stream import H2Stream
+from greenh2.websocket import Offer, Refusal, WebSocketRequest
 from greenh2.wsgi.environ import ConnInfo, Headers, RequestHead
+from greenh2.wsgi.response import Sink
 
 log = logging.getLogger("greenh2")
 READ_SIZE = 262144
@@ -30,7 +33,7 @@ SHUTDOWN_PING = b"greenh2S"
 FINAL_GOAWAY_DELAY = 1.0  # seconds between the two GOAWAYs when the PING is not answered
 
 # handler(head, conninfo, body, sink) runs one request; see dispatch.Dispatcher.
-Handler = Callable[[RequestHead, ConnInfo, Callable[[int], bytes], "H2Sink"], None]
+Handler = Callable[[RequestHead, ConnInfo, Callable[[int], bytes], Sink], None]
 
 
 class H2Sink:
@@ -68,6 +71,7 @@ class H2Session:
         self.conninfo = conninfo
         self.engine = Engine(config)
         self.streams: dict[int, H2Stream] = {}
+        self.websockets: dict[int, WebSocketRequest] = {}  # RFC 8441 streams, for going_away
         self.live = 0  # handler greenlets that have not returned (rapid reset, MadeYouReset)
         self.preread = preread
         self.upgrade = upgrade
@@ -108,6 +112,8 @@ class H2Session:
         if self.stopping:
             return
         self.stopping = True
+        for websocket in list(self.websockets.values()):
+            websocket.going_away()  # close 1001, then the handler ends and its stream with it
         if not self.started:
             return  # serve() does it after the server preface
         self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=2**31 - 1)
@@ -286,9 +292,19 @@ class H2Session:
         head.stream_id = stream_id
         if event.stream_ended is not None:
             head.body_length = 0
-        self._open_stream(stream_id, head, b"", ended=event.stream_ended is not None)
+        offer = classify(event.headers, head, self.config) if head.method == "CONNECT" else None
+        if isinstance(offer, Refusal):
+            refuse(self, stream_id, offer)
+            return
+        if isinstance(offer, ErrorCodes):
+            self.engine.reset_stream(stream_id, offer)
+            if self.engine.failure:
+                raise self.engine.failure
+            return
+        self._open_stream(stream_id, head, b"", ended=event.stream_ended is not None, offer=offer)
 
-    def _open_stream(self, stream_id: int, head: RequestHead, body: bytes, ended: bool) -> None:
+    def _open_stream(self, stream_id: int, head: RequestHead, body: bytes, ended: bool,
+                     offer: Offer | None = None) -> None:
         head.stream_id = stream_id
         stream = H2Stream(self, stream_id)
         head.trailers = stream.request_trailers
@@ -296,15 +312,23 @@ class H2Session:
             stream.inbox.append(body)
         stream.ended = ended
         self.streams[stream_id] = stream
+        if offer is not None:
+            self.websockets[stream_id] = open_websocket(stream, head, offer, self.config)
         self.live += 1
         stream.greenlet = gevent.spawn(self._run_stream, stream, head)
 
     def _run_stream(self, stream: H2Stream, head: RequestHead) -> None:
+        websocket = self.websockets.get(stream.id)
         try:
             if head.body_length is None and stream.ended:
                 head.body_length = sum(len(c) for c in stream.inbox)
-            self.handler(head, self.conninfo, stream.pull, H2Sink(stream))
+            if websocket is None:
+                self.handler(head, self.conninfo, stream.pull, H2Sink(stream))
+            else:  # the app reads the WebSocket, not wsgi.input
+                self.handler(head, self.conninfo, lambda size: b"", websocket.wrap_sink(H2Sink(stream)))
+                websocket.finish()
         finally:
+            self.websockets.pop(stream.id, None)
             self._stream_finished(stream)
 
     def _stream_finished(self, stream: H2Stream) -> None:

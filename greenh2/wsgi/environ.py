@@ -42,6 +42,7 @@ class RequestHead:
     stream_id: int = 0  # HTTP/2 stream id (0 on HTTP/1.x)
     # The request's trailer fields as received: None until the body has been read to its end.
     trailers: Callable[[], Headers | None] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # environ entries a protocol adds
 
 
 def base_environ(conn: ConnInfo, errors: Any = None) -> dict[str, Any]:
@@ -94,6 +95,8 @@ def build_environ(head: RequestHead, conn: ConnInfo, body: InputStream) -> dict[
         env["HTTP_COOKIE"] = "; ".join(cookies)
     if head.authority:
         env["HTTP_HOST"] = head.authority
+    if head.extra:  # e.g. wsgi.websocket (greenh2.websocket)
+        env.update(head.extra)
     if "CONTENT_LENGTH" not in env and head.body_length is not None and \
             (head.body_length or head.method not in ("GET", "HEAD", "OPTIONS", "DELETE")):
         env["CONTENT_LENGTH"] = str(head.body_length)

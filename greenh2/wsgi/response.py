@@ -182,13 +182,15 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
     result: Any = None
     try:
         result = app(environ, resp.start_response)
-        if type(result) is list and len(result) == 1 and result[0]:
-            resp.write(result[0], last=True)  # the common `return [body]`: one write, one frame
-        else:
-            for chunk in result:
-                if chunk:
-                    resp.write(chunk)
-        resp.finish()
+        if not _taken_over(sink, resp):
+            if type(result) is list and len(result) == 1 and result[0]:
+                resp.write(result[0], last=True)  # the common `return [body]`: one frame
+            else:
+                for chunk in result:
+                    if chunk:
+                        resp.write(chunk)
+            if not _taken_over(sink, resp):
+                resp.finish()
     except (StreamGone, PeerGone) as exc:
         log.debug("stream ended under the app: %s", exc)
     except RemoteProtocolError as exc:  # e.g. bad chunked framing met while the app read
@@ -203,6 +205,15 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
             except Exception:
                 log.exception("error closing the WSGI iterable for %s", environ.get("PATH_INFO"))
     return resp
+
+
+def _taken_over(sink: Sink, resp: Response) -> bool:
+    """The connection or stream became something else (a WebSocket, greenh2.websocket): the
+    WSGI response is not sent; `detached` is the status that went out instead."""
+    status: int = getattr(sink, "detached", 0)
+    if status:
+        resp.status = status
+    return bool(status)
 
 
 def _app_failed(resp: Response, environ: dict[str, Any], exc: BaseException) -> None:
