@@ -69,21 +69,32 @@ class H2WebSocket:
             self.ws.receive_data(new)
         return list(self.ws.events())
 
+    def poll(self):
+        """The next complete wsproto event from what has arrived (no reading), or None."""
+        if not hasattr(self, "_queue"):
+            self._queue, self._parts = [], []
+        self._queue.extend(self._events())
+        while self._queue:
+            ev = self._queue.pop(0)
+            if isinstance(ev, Message):
+                self._parts.append(ev.data)
+                if ev.message_finished:
+                    kind = type(ev)
+                    joined = ("" if kind is TextMessage else b"").join(self._parts)
+                    self._parts = []
+                    return kind(data=joined)
+                continue
+            if isinstance(ev, CloseConnection):
+                self.closed_by_peer = ev
+            return ev
+        return None
+
     def next_event(self, timeout=5.0):
         """The next wsproto event (whole messages are joined); TimeoutError if none."""
         deadline = time.monotonic() + timeout
-        parts = []
         while True:
-            for ev in self._pending():
-                if isinstance(ev, Message):
-                    parts.append(ev.data)
-                    if ev.message_finished:
-                        kind = type(ev)
-                        joined = ("" if kind is TextMessage else b"").join(parts)
-                        return kind(data=joined)
-                    continue
-                if isinstance(ev, CloseConnection):
-                    self.closed_by_peer = ev
+            ev = self.poll()
+            if ev is not None:
                 return ev
             left = deadline - time.monotonic()
             if left <= 0:
@@ -92,15 +103,8 @@ class H2WebSocket:
             if st.done and len(st.data) == self._fed:
                 raise ConnectionError(f"stream ended: reset={st.reset} ended={st.ended}")
             size = len(st.data)
-            self.client.read_events(until=lambda c: len(st.data) > size or st.done,
+            self.client.read_events(until=lambda c, st=st, size=size: len(st.data) > size or st.done,
                                     timeout=left, raise_on_timeout=False)
-
-    def _pending(self):
-        if not hasattr(self, "_queue"):
-            self._queue = []
-        self._queue.extend(self._events())
-        while self._queue:
-            yield self._queue.pop(0)
 
     def recv(self, timeout=5.0):
         """The next message (str/bytes), skipping pongs."""

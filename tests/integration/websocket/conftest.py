@@ -2,7 +2,6 @@
 import ssl
 
 import pytest
-
 from support.server import ServerProcess
 
 WS_APP = "websocket_apps:app"
