@@ -26,6 +26,13 @@ def echo(ws, environ):
         ws.send(message)
 
 
+def echo_logged(ws, environ):
+    """Echo, then say on stderr that the receive loop saw the close (no traceback)."""
+    echo(ws, environ)
+    environ["wsgi.errors"].write("echo loop ended: closed=%s\n" % ws.closed)
+    environ["wsgi.errors"].flush()
+
+
 def info(ws, environ):
     keys = ("REQUEST_METHOD", "HTTP_UPGRADE", "HTTP_CONNECTION", "HTTP_SEC_WEBSOCKET_KEY",
             "HTTP_SEC_WEBSOCKET_VERSION", "SERVER_PROTOCOL", "greenh2.protocol",
@@ -58,7 +65,7 @@ def subprotocol(ws, environ):
     echo(ws, environ)
 
 
-ROUTES = {"/echo": echo, "/info": info, "/close": close_with, "/push": push,
+ROUTES = {"/echo": echo, "/echo-logged": echo_logged, "/info": info, "/close": close_with, "/push": push,
           "/subprotocol": subprotocol}
 
 

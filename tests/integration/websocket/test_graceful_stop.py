@@ -1,0 +1,67 @@
+"""Graceful stop with 100 open WebSockets (60 over HTTP/1.1, 40 over HTTP/2 streams on 4
+connections): SIGTERM closes every one with 1001 Going Away, each app receive loop ends
+normally, and the process exits well within graceful_timeout."""
+import contextlib
+import signal
+import time
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+from wsproto.events import CloseConnection
+
+from support.h2raw import H2Client
+from support.ws_h2 import H2WebSocket
+
+H1_SOCKETS, H2_CONNECTIONS, H2_PER_CONNECTION = 60, 4, 10
+GRACE = 15.0
+
+
+def test_sigterm_closes_every_websocket_with_1001(start_server):
+    srv = start_server(["--graceful-timeout", str(GRACE)], app="websocket_apps:app")
+    with contextlib.ExitStack() as stack:
+        h1 = [stack.enter_context(connect(f"ws://127.0.0.1:{srv.port}/echo-logged",
+                                          ping_interval=None, close_timeout=5))
+              for _ in range(H1_SOCKETS)]
+        _stop_and_check(srv, h1)
+
+
+def _stop_and_check(srv, h1):
+    clients = [H2Client("127.0.0.1", srv.port) for _ in range(H2_CONNECTIONS)]
+    h2 = []
+    for c in clients:
+        for _ in range(H2_PER_CONNECTION):
+            ws = H2WebSocket(c, "/echo-logged")
+            assert ws.wait_response().status == 200
+            h2.append(ws)
+    for ws in h1:
+        ws.send("hi")
+        assert ws.recv(timeout=5) == "hi"
+    for ws in h2:
+        ws.send("hi")
+        assert ws.recv() == "hi"
+
+    started = time.monotonic()
+    srv.send_signal(signal.SIGTERM)
+    codes = []
+    for ws in h1:
+        try:
+            ws.recv(timeout=GRACE)
+        except ConnectionClosed as exc:
+            codes.append(exc.rcvd.code if exc.rcvd else None)
+    for ws in h2:
+        event = ws.recv(timeout=GRACE)
+        assert isinstance(event, CloseConnection)
+        codes.append(event.code)
+        ws.send_raw(ws.ws.send(event.response()))  # the client completes the closing handshake
+    assert codes == [1001] * (H1_SOCKETS + H2_CONNECTIONS * H2_PER_CONNECTION)
+    for c in clients:
+        c.read_events(until=lambda cl: cl.closed, timeout=GRACE)
+        assert c.goaway is not None
+    assert srv.wait(GRACE) == 0
+    elapsed = time.monotonic() - started
+    assert elapsed < GRACE / 2, f"stop took {elapsed:.1f}s"
+    err = srv.stderr_text()
+    assert "Traceback" not in err, err[-3000:]
+    assert err.count("echo loop ended: closed=True") == 100
+    for c in clients:
+        c.close()
