@@ -152,7 +152,8 @@ class WebSocket:
             return
         self._close_quietly(1000, "")
         if self._reader is not None:
-            self._reader.join(self.config.ws_handshake_timeout + 1.0)
+            if not self._ended.is_set():  # the closing handshake is under way: bounded wait
+                self._ended.wait(self.config.ws_handshake_timeout + 1.0)
             self._reader.kill(block=True, timeout=1.0)
         self.pipe.close()
         OBSERVER.event("websocket_closed", protocol=self.pipe.transport,

@@ -5,12 +5,11 @@ import contextlib
 import signal
 import time
 
+from support.h2raw import H2Client
+from support.ws_h2 import H2WebSocket
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 from wsproto.events import CloseConnection
-
-from support.h2raw import H2Client
-from support.ws_h2 import H2WebSocket
 
 H1_SOCKETS, H2_CONNECTIONS, H2_PER_CONNECTION = 60, 4, 10
 GRACE = 15.0
