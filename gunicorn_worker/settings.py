@@ -62,6 +62,8 @@ MAPPING: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "forwarded_allow_ips": ("forwarded_allow_ips", _csv),
     "secure_scheme_headers": ("secure_scheme_headers", _scheme_headers),
     "threads": ("threads", int), "loglevel": ("log_level", str.lower),
+    # gunicorn 26.3+ (its asgi worker); the other ws_* settings are GREENH2_WS_* only
+    "websocket_max_message_size": ("ws_max_message_size", _limit(1 << 31)),
 }
 # Settings that exist in gunicorn but that greenh2 does not implement: (name, why).
 UNSUPPORTED = {
