@@ -4,6 +4,7 @@ normally, and the process exits well within graceful_timeout."""
 import contextlib
 import signal
 import time
+import urllib.request
 
 from support.h2raw import H2Client
 from support.ws_h2 import H2WebSocket
@@ -64,3 +65,35 @@ def _stop_and_check(srv, h1):
     assert err.count("echo loop ended: closed=True") == 100
     for c in clients:
         c.close()
+
+
+def _expect_1001(ws, timeout=15.0):
+    try:
+        ws.recv(timeout=timeout)
+    except ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd else None
+    return "no close"
+
+
+def test_max_requests_recycle_closes_with_1001(start_server):
+    srv = start_server(["--max-requests", "3", "--graceful-timeout", "10"], app="websocket_apps:app")
+    with connect(f"ws://127.0.0.1:{srv.port}/echo", ping_interval=None) as ws:
+        ws.send("a")
+        assert ws.recv(timeout=5) == "a"
+        for _ in range(3):
+            urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/plain", timeout=5).read()
+        assert _expect_1001(ws) == 1001
+    assert srv.wait(10) == 0
+
+
+def test_sighup_reload_with_workers_closes_with_1001(start_server):
+    srv = start_server(["--workers", "2", "--graceful-timeout", "10"], app="websocket_apps:app")
+    with connect(f"ws://127.0.0.1:{srv.port}/echo", ping_interval=None) as ws:
+        ws.send("a")
+        assert ws.recv(timeout=5) == "a"
+        srv.send_signal(signal.SIGHUP)
+        assert _expect_1001(ws) == 1001
+    with connect(f"ws://127.0.0.1:{srv.port}/echo", ping_interval=None) as ws:  # new workers
+        ws.send("b")
+        assert ws.recv(timeout=5) == "b"
+    assert "Traceback" not in srv.stderr_text()
