@@ -3,7 +3,8 @@ send calls into bytes. It imports neither gevent nor socket, so it is driven the
 live server and by the unit tests (real frames in, real frames out).
 
 What it adds on top of h2 (h2 leaves these to the server):
-* our SETTINGS are in the first SETTINGS frame (set before `initiate_connection()`);
+* our SETTINGS are in the first SETTINGS frame (set before `initiate_connection()`), with
+  SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 when WebSocket is on (RFC 8441 §3, see extconnect.py);
 * the connection receive window is raised at start so concurrent uploads do not stall;
 * frame headers pass the `FrameScanner` and `FloodGuard` before h2 acts on them;
 * a client's graceful GOAWAY does not stop responses in flight (RFC 9113 §6.8);

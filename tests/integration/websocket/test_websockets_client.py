@@ -179,3 +179,20 @@ def test_no_tracebacks(ws_servers):
     for server in (ws_servers.tls, ws_servers.plain):
         assert server.alive()
         assert "Traceback" not in server.stderr_text(), server.stderr_text()[-3000:]
+
+
+def test_frames_sent_with_the_handshake_are_not_lost(ws_servers):
+    """Bytes right behind the request head (already buffered by the HTTP/1.1 reader) are the
+    WebSocket's first bytes."""
+    from wsproto.frame_protocol import FrameProtocol, Opcode
+    frame = bytes(FrameProtocol(client=True, extensions=[])._serialize_frame(Opcode.TEXT, b"early", True))
+    sock = socket.create_connection(("127.0.0.1", ws_servers.plain.port), timeout=5)
+    sock.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                 + frame)
+    data = b""
+    while not data.endswith(b"\x81\x05early"):
+        chunk = sock.recv(4096)
+        assert chunk, data
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 101 ")

@@ -312,3 +312,22 @@ def test_guarded_pipe_accepts_once():
     pipe.accept([])
     with pytest.raises(PipeClosed):
         pipe.accept([])
+
+
+def test_idle_timeout_closes_with_1001():
+    pipe, request, ws = make(Config(ws_ping_interval=0, ws_handshake_timeout=0.2, ws_idle_timeout=0.2))
+    ws.accept()
+    gevent.sleep(0.4)
+    assert ws.closed
+    assert Peer(pipe).events()[-1].code == CloseReason.GOING_AWAY
+    request.finish()
+
+
+def test_unanswered_ping_fails_with_1011():
+    pipe, request, ws = make(Config(ws_ping_interval=0.1, ws_pong_timeout=0.1, ws_handshake_timeout=0.2))
+    ws.accept()
+    gevent.sleep(0.5)
+    events = Peer(pipe).events()
+    assert isinstance(events[0], Ping) and events[-1].code == CloseReason.INTERNAL_ERROR
+    assert ws.receive() is None
+    request.finish()
