@@ -87,6 +87,21 @@ def classify(headers: list[tuple[bytes, bytes]], head: RequestHead,
     return h2_offer(head, protocol.decode("latin-1"))
 
 
+def screen(session: Any, stream_id: int, headers: list[tuple[bytes, bytes]],
+           head: RequestHead) -> tuple[bool, Offer | None]:
+    """(refused, offer) for a CONNECT request; a refused one is answered or reset here."""
+    verdict = classify(headers, head, session.config)
+    if isinstance(verdict, Refusal):
+        refuse(session, stream_id, verdict)
+        return True, None
+    if isinstance(verdict, ErrorCodes):
+        session.engine.reset_stream(stream_id, verdict)
+        if session.engine.failure:
+            raise session.engine.failure
+        return True, None
+    return False, verdict
+
+
 def refuse(session: Any, stream_id: int, refusal: Refusal) -> None:
     """Answer a refused extended CONNECT from the reader: headers only, no handler, no wait."""
     block = [(b":status", str(refusal.status).encode())]

@@ -20,9 +20,9 @@ from h2.errors import ErrorCodes
 from greenh2.config import Config
 from greenh2.errors import StreamGone
 from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
-from greenh2.http2.extconnect import classify, open_websocket, refuse
+from greenh2.http2.extconnect import open_websocket, screen
 from greenh2.http2.stream import H2Stream
-from greenh2.websocket import Offer, Refusal, WebSocketRequest
+from greenh2.websocket import Offer, WebSocketRequest
 from greenh2.wsgi.environ import ConnInfo, Headers, RequestHead
 from greenh2.wsgi.response import Sink
 
@@ -292,15 +292,11 @@ class H2Session:
         head.stream_id = stream_id
         if event.stream_ended is not None:
             head.body_length = 0
-        offer = classify(event.headers, head, self.config) if head.method == "CONNECT" else None
-        if isinstance(offer, Refusal):
-            refuse(self, stream_id, offer)
-            return
-        if isinstance(offer, ErrorCodes):
-            self.engine.reset_stream(stream_id, offer)
-            if self.engine.failure:
-                raise self.engine.failure
-            return
+        offer = None
+        if head.method == "CONNECT":  # RFC 8441 extended CONNECT: a WebSocket, or refused
+            refused, offer = screen(self, stream_id, event.headers, head)
+            if refused:
+                return
         self._open_stream(stream_id, head, b"", ended=event.stream_ended is not None, offer=offer)
 
     def _open_stream(self, stream_id: int, head: RequestHead, body: bytes, ended: bool,

@@ -76,6 +76,10 @@ class TakeoverSink:
         if not self.pipe.accepted:
             self.inner.finish()
 
+    def trailers(self, headers: Headers) -> None:
+        if not self.pipe.accepted:
+            self.inner.trailers(headers)
+
     def abort(self) -> None:
         if not self.pipe.accepted:
             self.inner.abort()

@@ -279,6 +279,9 @@ class RecordingSink:
     def finish(self):
         self.calls.append("finish")
 
+    def trailers(self, headers):
+        self.calls.append("trailers")
+
     def abort(self):
         self.calls.append("abort")
 
