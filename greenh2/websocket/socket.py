@@ -256,7 +256,7 @@ class WebSocket:
             self._on_data(event)
         elif kind is Ping:
             self._control()
-            if not self._ended.is_set():
+            if self._conn.state is ConnectionState.OPEN:  # not once a Close went out (§5.5.1)
                 self._emit(event.response())
         elif kind is Pong:
             self._control()
