@@ -196,3 +196,15 @@ def test_frames_sent_with_the_handshake_are_not_lost(ws_servers):
         assert chunk, data
         data += chunk
     assert data.startswith(b"HTTP/1.1 101 ")
+
+
+def test_websocket_with_threads(start_server):
+    """--threads runs ordinary requests in OS threads; a WebSocket request stays in its greenlet."""
+    srv = start_server(["--threads", "2"], app="websocket_apps:app")
+    with connect(f"ws://127.0.0.1:{srv.port}/echo") as ws:
+        ws.send("threaded server")
+        assert ws.recv(timeout=5) == "threaded server"
+    with pytest.raises(InvalidStatus):  # the ordinary response still comes from a thread
+        with connect(f"ws://127.0.0.1:{srv.port}/plain"):
+            pass
+    assert "Traceback" not in srv.stderr_text()
