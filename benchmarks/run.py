@@ -173,7 +173,7 @@ def main(argv: list | None = None) -> int:
     names = [n for n in (args.only.split(",") if args.only else SERVERS) if n]
     keys = [k for k in (args.scenarios.split(",") if args.scenarios else []) if k]
     unknown = [n for n in names if n not in SERVERS]
-    unknown += [k for k in keys if k not in {s.key for s in SCENARIOS}]
+    unknown += [k for k in keys if k not in {s.key for s in SCENARIOS} | {"WS"}]
     if unknown:
         raise SystemExit(f"unknown server/scenario: {', '.join(unknown)}")
     scenarios = [s for s in SCENARIOS if not keys or s.key in keys]
@@ -204,13 +204,19 @@ def main(argv: list | None = None) -> int:
         for r in list(active):
             r.stop()
     body = report.tables(results, names, ceil)
+    ws_results = None
+    if not keys or "WS" in keys:  # WebSocket echo: benchmarks/ws_echo.py owns the scenario
+        from benchmarks import ws_echo
+        ws_table, ws_results = ws_echo.run(args.quick, args.reps or mode.reps, names, cert, LOGS)
+        body += "\n" + ws_table
     targets = {}
     for key, per in results.items():
         ok, text = target(key, per.get("greenh2") or {}, per.get(BASELINE), ceil["req_per_s"])
         targets[key] = {"pass": ok, "target": text}
     report.write_json(args.json, {"command": command, "mode": mode.name, "when": when,
                                   "machine": info, "ceiling": ceil, "servers": names,
-                                  "results": results, "targets": targets, "runs": raw})
+                                  "results": results, "targets": targets, "runs": raw,
+                                  "ws_echo": ws_results})
     if args.results_md:
         report.write_results_md(args.results_md, body, info, command.strip(), mode.name, when)
     print()
