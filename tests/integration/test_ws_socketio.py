@@ -1,0 +1,59 @@
+"""Flask-SocketIO (python-socketio server, gevent async mode) on greenh2, unchanged, with the
+python-socketio client: `polling` and `websocket` transports, emit/ack round trips, and an
+event the server emits back. The websocket transport runs on `environ['wsgi.websocket']`.
+"""
+import threading
+
+import pytest
+import requests
+import socketio
+from support.server import ServerProcess
+
+APP = "socketio_app:app"
+
+
+@pytest.fixture(scope="module")
+def servers(certs):
+    tls = ServerProcess(["--certfile", certs.certfile, "--keyfile", certs.keyfile, APP])
+    plain = ServerProcess([APP])
+    with tls, plain:
+        yield {"https": tls, "http": plain}
+        for s in (tls, plain):
+            assert s.alive(), s.stderr_text()[-3000:]
+            assert "Traceback" not in s.stderr_text(), s.stderr_text()[-3000:]
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.parametrize("transport", ["polling", "websocket"])
+def test_socketio_emit_and_ack(servers, certs, scheme, transport, monkeypatch):
+    server = servers[scheme]
+    # Trust the test's certificate (requests lets these variables override a session's verify).
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    session = requests.Session()
+    session.verify = certs.certfile
+    client = socketio.Client(http_session=session, reconnection=False)
+    replies = []
+    got_reply = threading.Event()
+
+    @client.on("reply")
+    def on_reply(data):
+        replies.append(data)
+        got_reply.set()
+
+    client.connect(f"{scheme}://127.0.0.1:{server.port}", transports=[transport],
+                   wait_timeout=10)
+    try:
+        assert client.transport() == transport
+        for i in range(5):
+            ack = client.call("echo", {"n": i, "text": "héllo"}, timeout=10)
+            assert ack["echo"] == {"n": i, "text": "héllo"}
+        client.emit("shout", "hello")
+        assert got_reply.wait(10), "no reply event"
+        assert replies[0]["upper"] == "HELLO"
+        # The websocket transport really ran on a WebSocket (engine.io handlers see the
+        # request that carried the message: the upgrade on websocket, a POST on polling).
+        assert ack["websocket"] is (transport == "websocket")
+        assert ack["protocol"] == "http/1.1"
+    finally:
+        client.disconnect()
