@@ -1,0 +1,202 @@
+"""flask-sock (simple-websocket) routes, unchanged, over HTTP/1.1 and HTTP/2, TLS and cleartext.
+
+HTTP/1.1: the `websockets` client, and a raw socket that checks nothing but WebSocket frames
+follows the 101 (flask-sock's own response after the WebSocket ends is dropped) and that the
+connection closes afterwards. HTTP/2: a raw h2 client opens an RFC 8441 extended CONNECT and
+drives a wsproto client over the stream; simple-websocket's 101 must arrive as `:status 200`
+with its extension answer, the frames as DATA, and the connection must carry on.
+"""
+import json
+
+import pytest
+from support.h2raw import H2Client
+from support.http1 import connect
+from support.server import ServerProcess
+from websockets.sync.client import connect as ws_connect
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import Connection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Message,
+    Request,
+    TextMessage,
+)
+from wsproto.extensions import PerMessageDeflate
+
+APP = "ws_apps:app"
+
+
+@pytest.fixture(scope="module")
+def servers(certs):
+    tls = ServerProcess(["--certfile", certs.certfile, "--keyfile", certs.keyfile, APP])
+    plain = ServerProcess([APP])
+    with tls, plain:
+        yield {"wss": tls, "ws": plain}
+        for s in (tls, plain):
+            assert s.alive(), s.stderr_text()[-3000:]
+            assert "Traceback" not in s.stderr_text(), s.stderr_text()[-3000:]
+
+
+def _ssl(scheme):
+    if scheme != "wss":
+        return None
+    from support.h2raw import client_ssl_context
+    return client_ssl_context(alpn=("http/1.1",))
+
+
+# --- HTTP/1.1 -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_flask_sock_over_http1(servers, scheme):
+    port = servers[scheme].port
+    with ws_connect(f"{scheme}://127.0.0.1:{port}/sock/info", ssl=_ssl(scheme),
+                    open_timeout=5, close_timeout=5) as ws:
+        seen = json.loads(ws.recv(timeout=5))
+        assert seen["greenh2.protocol"] == "http/1.1" and seen["REQUEST_METHOD"] == "GET"
+        assert seen["wsgi.url_scheme"] == ("https" if scheme == "wss" else "http")
+        ws.send("text é")
+        assert ws.recv(timeout=5) == "text é"
+        ws.send(b"\x00\x01binary")
+        assert ws.recv(timeout=5) == b"\x00\x01binary"
+        big = "x" * 300_000
+        ws.send(big)
+        assert ws.recv(timeout=10) == big
+        # websockets offers permessage-deflate; simple-websocket accepts it
+        assert [type(e).__name__ for e in ws.protocol.extensions] == ["PerMessageDeflate"]
+    assert ws.close_code == 1000
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_http1_connection_carries_only_frames_after_101_and_closes(servers, scheme):
+    port = servers[scheme].port
+    sock = connect(port, tls=scheme == "wss")
+    client = WSConnection(ConnectionType.CLIENT)
+    sock.sendall(client.send(Request(host=f"127.0.0.1:{port}", target="/sock/echo")))
+    sock.settimeout(5)
+    events = []
+    while not any(isinstance(e, AcceptConnection) for e in events):
+        data = sock.recv(65536)
+        assert data, "closed during the handshake"
+        client.receive_data(data)
+        events += list(client.events())
+    sock.sendall(client.send(TextMessage(data="one")) + client.send(CloseConnection(code=1000)))
+    raw = bytearray()
+    while True:  # read to EOF: the server must close the connection after the WebSocket
+        try:
+            data = sock.recv(65536)
+        except (ConnectionResetError, OSError):
+            break
+        if not data:
+            break
+        raw += data
+    sock.close()
+    assert b"HTTP/1.1" not in raw, "an HTTP response followed the WebSocket: %r" % raw[-200:]
+    client.receive_data(bytes(raw))
+    got = list(client.events())
+    assert [e.data for e in got if isinstance(e, TextMessage)] == ["one"]
+    assert any(isinstance(e, CloseConnection) and e.code == 1000 for e in got)
+
+
+def test_upgrade_to_ordinary_route_gets_ordinary_response(servers):
+    port = servers["ws"].port
+    sock = connect(port)
+    client = WSConnection(ConnectionType.CLIENT)
+    sock.sendall(client.send(Request(host=f"127.0.0.1:{port}", target="/plain")))
+    sock.settimeout(5)
+    data = sock.recv(65536)
+    sock.close()
+    assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(b"plain answer\n"), data
+
+
+# --- HTTP/2 (RFC 8441) ---------------------------------------------------------------------------
+
+class H2WebSocket:
+    """A wsproto client over one extended CONNECT stream of an H2Client."""
+
+    def __init__(self, client, path, deflate=False):
+        self.client = client
+        assert client.remote_settings.get(0x8) == 1, "SETTINGS_ENABLE_CONNECT_PROTOCOL missing"
+        headers = client.request_headers("CONNECT", path, [("sec-websocket-version", "13")])
+        headers.insert(1, (":protocol", "websocket"))
+        if deflate:
+            headers.append(("sec-websocket-extensions", "permessage-deflate"))
+        self.stream_id = client.send_headers(headers)
+        self.stream = client.streams[self.stream_id]
+        client.read_events(until=lambda c: self.stream.headers is not None or self.stream.done)
+        extensions = []
+        answer = self.stream.header("sec-websocket-extensions") if self.stream.headers else None
+        if deflate and answer:  # RFC 7692 §7.1: the server's answer fixes the parameters
+            ext = PerMessageDeflate()
+            ext.finalize(answer)
+            extensions.append(ext)
+        self.ws = Connection(ConnectionType.CLIENT, extensions=extensions)
+        self.taken = 0
+
+    def send(self, event):
+        self.client.send_body(self.stream_id, self.ws.send(event), end_stream=False)
+
+    def events(self, until, timeout=10.0):
+        got = []
+
+        def check(c):
+            data = self.stream.data[self.taken:]
+            self.taken += len(data)
+            if data:
+                self.ws.receive_data(bytes(data))
+                got.extend(self.ws.events())
+            return until(got) or self.stream.done
+
+        self.client.read_events(until=check, timeout=timeout)
+        return got
+
+
+def _messages(events):
+    return [e.data for e in events if isinstance(e, Message) and e.message_finished]
+
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_flask_sock_over_http2(servers, scheme):
+    port = servers[scheme].port
+    with H2Client("127.0.0.1", port, tls=scheme == "wss") as client:
+        ws = H2WebSocket(client, "/sock/info")
+        assert ws.stream.status == 200, ws.stream.headers  # RFC 8441 §5, not 101
+        names = [n for n, _ in ws.stream.headers]
+        assert "sec-websocket-accept" not in names and "upgrade" not in names
+        [info] = _messages(ws.events(lambda ev: _messages(ev)))
+        seen = json.loads(info)
+        assert seen["greenh2.protocol"] == "h2" and seen["greenh2.stream_id"] == ws.stream_id
+        assert seen["REQUEST_METHOD"] == "GET" and seen["HTTP_UPGRADE"].lower() == "websocket"
+        ws.send(TextMessage(data="over h2"))
+        ws.send(BytesMessage(data=b"\xff" * 10))
+        assert _messages(ws.events(lambda ev: len(_messages(ev)) == 2)) == ["over h2", b"\xff" * 10]
+        big = b"y" * 500_000  # more than the stream windows: flow control both ways
+        ws.send(BytesMessage(data=big))
+        assert _messages(ws.events(lambda ev: _messages(ev), timeout=20)) == [big]
+        ws.send(CloseConnection(code=1000))
+        closing = ws.events(lambda ev: any(isinstance(e, CloseConnection) for e in ev))
+        assert any(isinstance(e, CloseConnection) and e.code == 1000 for e in closing)
+        client.end_stream(ws.stream_id)
+        client.read_events(until=lambda c: ws.stream.done)
+        assert ws.stream.reset is None and ws.stream.ended
+        # one HEADERS on the stream (the 200): flask-sock's own response was dropped
+        headers = [f for f in client.frames if f[0] == "HEADERS" and f[2] == ws.stream_id]
+        assert len(headers) == 1, client.frames
+        # the connection carries on
+        sid = client.get("/plain")
+        assert client.wait_stream(sid).status == 200
+
+
+def test_flask_sock_over_http2_with_permessage_deflate(servers):
+    port = servers["wss"].port
+    with H2Client("127.0.0.1", port, tls=True) as client:
+        ws = H2WebSocket(client, "/sock/echo", deflate=True)
+        assert ws.stream.status == 200
+        assert ws.stream.header("sec-websocket-extensions", "").startswith("permessage-deflate")
+        text = "compressible " * 5000
+        ws.send(TextMessage(data=text))
+        assert _messages(ws.events(lambda ev: _messages(ev))) == [text]
+        # compressed on the wire: far fewer DATA bytes than the message
+        assert len(ws.stream.data) < len(text) // 10
+
