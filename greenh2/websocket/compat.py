@@ -27,9 +27,9 @@ from greenh2.websocket.pipe import PipeClosed
 Headers = list[tuple[str, str]]
 ENVIRON_KEY = "werkzeug.socket"
 _HEAD_MAX = 16384  # a handshake response head larger than this is not one simple-websocket writes
-# Fields Pipe.accept() adds or that do not exist in RFC 8441 (§5: no Sec-WebSocket-Accept).
-_DROP_H1 = frozenset(("upgrade", "connection"))
-_DROP_H2 = _DROP_H1 | {"sec-websocket-accept"}
+# On HTTP/1.1 the 101 keeps every field simple-websocket wrote; RFC 8441 §5 has no Upgrade,
+# Connection (connection-specific, RFC 9113 §8.2.2) or Sec-WebSocket-Accept.
+_DROP = {"http/1.1": frozenset(), "h2": frozenset(("upgrade", "connection", "sec-websocket-accept"))}
 
 
 class HandshakeError(PipeClosed):
@@ -79,7 +79,7 @@ class PipeSocket:
         self.head.clear()
         if status != 101:
             raise HandshakeError(f"the app answered the WebSocket handshake with {status}")
-        drop = _DROP_H2 if self.pipe.transport == "h2" else _DROP_H1
+        drop = _DROP[self.pipe.transport]
         self.pipe.accept([(n, v) for n, v in headers if n not in drop])
         self.accepted = True
         if rest:  # frames written together with the head
@@ -109,6 +109,6 @@ class PipeSocket:
         self.pipe.close()
 
 
-def install(environ: dict[str, Any], pipe: Any) -> None:
-    """Publish the socket simple-websocket (flask-sock) takes from the environ."""
-    environ.setdefault(ENVIRON_KEY, PipeSocket(pipe))
+def environ(pipe: Any) -> dict[str, Any]:
+    """The environ entry simple-websocket (flask-sock) takes its socket from."""
+    return {ENVIRON_KEY: PipeSocket(pipe)}

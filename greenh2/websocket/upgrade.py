@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from greenh2.config import Config
+from greenh2.websocket import compat
 from greenh2.websocket.handshake import VERSION, Offer
 from greenh2.websocket.pipe import GuardedPipe, Pipe
 from greenh2.websocket.socket import WebSocket
@@ -32,7 +33,7 @@ class WebSocketRequest:
     def environ(self) -> dict[str, Any]:
         """Entries added to the request's environ (README: WebSocket)."""
         return {"wsgi.websocket": self.websocket, "wsgi.websocket_version": VERSION,
-                "greenh2.websocket_pipe": self.pipe}
+                "greenh2.websocket_pipe": self.pipe, **compat.environ(self.pipe)}
 
     def wrap_sink(self, sink: Sink) -> "TakeoverSink":
         return TakeoverSink(sink, self.pipe)

@@ -14,7 +14,7 @@ from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
-from greenh2.websocket.compat import ENVIRON_KEY, HandshakeError, PipeSocket, install, parse_response_head
+from greenh2.websocket.compat import ENVIRON_KEY, HandshakeError, PipeSocket, environ, parse_response_head
 from greenh2.websocket.pipe import PipeClosed
 
 
@@ -70,8 +70,9 @@ def test_101_head_becomes_accept_and_the_rest_frames(transport):
     frame = Connection(ConnectionType.SERVER).send(TextMessage(data="hi"))
     assert sock.send(head + frame) == len(head) + len(frame)
     names = [n for n, _ in pipe.accepted]
-    assert "upgrade" not in names and "connection" not in names  # the pipe adds them (h1)
-    assert ("sec-websocket-accept" in names) == (transport == "http/1.1")  # RFC 8441 §5
+    h1 = transport == "http/1.1"  # RFC 8441 §5: none of these three on HTTP/2
+    assert ("upgrade" in names) == h1 and ("connection" in names) == h1
+    assert ("sec-websocket-accept" in names) == h1
     assert any(n == "sec-websocket-extensions" and v.startswith("permessage-deflate")
                for n, v in pipe.accepted)
     assert bytes(pipe.sent) == frame
@@ -106,12 +107,11 @@ def test_recv_honours_size_waits_through_timeouts_and_reports_eof():
     assert sock.recv(4) == b""
 
 
-def test_install_publishes_the_key_simple_websocket_reads_first():
-    environ = {}
-    install(environ, FakePipe("h2"))
-    assert isinstance(environ[ENVIRON_KEY], PipeSocket)
+def test_environ_publishes_the_key_simple_websocket_reads_first():
+    extra = environ(FakePipe("h2"))
     assert ENVIRON_KEY == "werkzeug.socket"
-    sock = environ[ENVIRON_KEY]
+    sock = extra[ENVIRON_KEY]
+    assert isinstance(sock, PipeSocket)
     sock.close()
     assert sock.pipe.closed
     assert issubclass(HandshakeError, PipeClosed)
@@ -120,11 +120,10 @@ def test_install_publishes_the_key_simple_websocket_reads_first():
 def test_simple_websocket_server_runs_unchanged_over_the_pipe():
     """The real simple_websocket.Server, driven by a wsproto client through a fake h2 pipe."""
     pipe = FakePipe("h2")
-    environ = {"HTTP_HOST": "localhost", "HTTP_UPGRADE": "websocket",
-               "HTTP_CONNECTION": "Upgrade", "HTTP_SEC_WEBSOCKET_KEY": "dGhlIHNhbXBsZSBub25jZQ==",
-               "HTTP_SEC_WEBSOCKET_VERSION": "13", "REQUEST_METHOD": "GET"}
-    install(environ, pipe)
-    ws = simple_websocket.Server(environ)
+    env = {"HTTP_HOST": "localhost", "HTTP_UPGRADE": "websocket",
+           "HTTP_CONNECTION": "Upgrade", "HTTP_SEC_WEBSOCKET_KEY": "dGhlIHNhbXBsZSBub25jZQ==",
+           "HTTP_SEC_WEBSOCKET_VERSION": "13", "REQUEST_METHOD": "GET", **environ(pipe)}
+    ws = simple_websocket.Server(env)
     assert ws.mode == "werkzeug" and pipe.accepted is not None
     assert dict(pipe.accepted).get(":status") is None  # status is the pipe's business
     client = Connection(ConnectionType.CLIENT)
