@@ -52,7 +52,7 @@ def sock_info(ws):
         ws.send(ws.receive())
 
 
-@app.route("/ws/echo")
+@app.route("/ws/echo", websocket=True)  # werkzeug routes upgrade requests only to these
 def ws_echo():
     ws = request.environ.get("wsgi.websocket")
     if ws is None:
