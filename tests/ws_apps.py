@@ -12,6 +12,7 @@ Routes:
   /plain          an ordinary route: an upgrade request to it gets an ordinary response
 """
 import json
+import sys
 import threading
 
 from flask import Flask, Response, request
@@ -129,3 +130,27 @@ def result():
 def report():
     with _lock:
         return Response(json.dumps(RECORDS), mimetype="application/json")
+
+
+# flask-sock with simple-websocket's own keep-alive pings: it selects on the socket (fileno).
+ping_app = Flask("ping_app")
+ping_app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 0.3}
+ping_sock = Sock(ping_app)
+
+
+@ping_sock.route("/sock/echo")
+def ping_echo(ws):
+    while True:
+        ws.send(ws.receive())
+
+
+# A flask-sock route whose loop must end with the close a graceful stop sends (1001).
+@sock.route("/sock/until-closed")
+def sock_until_closed(ws):
+    from flask_sock import ConnectionClosed
+    try:
+        while True:
+            ws.send(ws.receive())
+    except ConnectionClosed as exc:
+        print(f"route saw close {exc.reason}", file=sys.stderr, flush=True)  # the test reads it
+        raise

@@ -20,7 +20,13 @@ the server then drops) only on WebSocket handshake requests.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
+
+import gevent
+from gevent.event import Event
+from gevent.lock import Semaphore
+from wsproto.frame_protocol import FrameProtocol
 
 from greenh2.websocket.pipe import PipeClosed
 
@@ -53,27 +59,41 @@ def parse_response_head(head: bytes) -> tuple[int, Headers]:
 
 
 class PipeSocket:
-    """The subset of a socket simple-websocket uses (`recv`, `send`, `sendall`, `close`), over
-    one WebSocket `Pipe`. One greenlet reads (simple-websocket's thread) while others send."""
+    """The subset of a socket simple-websocket uses (`recv`, `send`, `sendall`, `close`,
+    `fileno`), over one WebSocket `Pipe`. simple-websocket reads in its thread (a greenlet) and
+    sends from both that thread and the app: sends are serialized here, frame by frame."""
 
     def __init__(self, pipe: Any) -> None:
         self.pipe = pipe
         self.head = bytearray()  # the handshake response, until its blank line
         self.accepted = False
+        self.going = False  # graceful stop: our 1001 Close went out, nothing more is sent
+        self.closed = Event()  # simple-websocket closed its socket (its thread has ended)
         self.inbox = b""
+        self.lock = Semaphore()
+        self.bell: Doorbell | None = None
 
     # --- writing ------------------------------------------------------------------------------
 
     def send(self, data: bytes) -> int:
-        if self.accepted:
-            self.pipe.send(bytes(data))
-            return len(data)
+        with self.lock:
+            if self.going:
+                return len(data)  # RFC 6455 §5.5.1: nothing after our Close
+            if self.accepted:
+                self.pipe.send(bytes(data))
+            else:
+                self._handshake(data)
+        return len(data)
+
+    sendall = send
+
+    def _handshake(self, data: bytes) -> None:
         self.head += data
         end = self.head.find(b"\r\n\r\n")
         if end < 0:
             if len(self.head) > _HEAD_MAX:
                 raise HandshakeError("handshake response head too large")
-            return len(data)
+            return
         status, headers = parse_response_head(bytes(self.head[:end]))
         rest = bytes(self.head[end + 4:])
         self.head.clear()
@@ -84,31 +104,123 @@ class PipeSocket:
         self.accepted = True
         if rest:  # frames written together with the head
             self.pipe.send(rest)
-        return len(data)
-
-    sendall = send
 
     # --- reading ------------------------------------------------------------------------------
 
     def recv(self, size: int) -> bytes:
         """Up to `size` bytes; b"" once the peer ended its side (what a socket says at EOF)."""
+        if self.bell is not None:
+            return self.bell.recv(size)
         if not self.inbox:
-            data = None
-            while data is None:  # None: the pipe's wait timed out; a socket keeps waiting
-                data = self.pipe.recv(None)
+            data = read_pipe(self.pipe)
             if not data:
                 return b""
             self.inbox = data
         out, self.inbox = self.inbox[:size], self.inbox[size:]
         return out
 
+    def fileno(self) -> int:
+        """A descriptor that polls readable while received bytes wait (simple-websocket's
+        `ping_interval` selects on the socket before reading). Made on first use."""
+        if self.bell is None:
+            self.bell = Doorbell(self.pipe, self.inbox)
+            self.inbox = b""
+        return self.bell.fd
+
+    # --- ending -------------------------------------------------------------------------------
+
     def close(self) -> None:
+        self.closed.set()
+        if self.bell is not None:
+            self.bell.close()
         self.pipe.close()
 
     def shutdown(self, how: int = 2) -> None:
         self.pipe.close()
 
+    def going_away(self) -> None:
+        """Graceful stop (RFC 6455 §7.4.1): a 1001 Close in simple-websocket's place, written
+        between its frames; the peer's Close reply ends simple-websocket's receive loop, so
+        the app sees the close, not an error. Never blocks the caller."""
+        if self.accepted and not self.going and not self.closed.is_set():
+            gevent.spawn(self._send_going_away)
 
-def environ(pipe: Any) -> dict[str, Any]:
-    """The environ entry simple-websocket (flask-sock) takes its socket from."""
-    return {ENVIRON_KEY: PipeSocket(pipe)}
+    def _send_going_away(self) -> None:
+        frame = FrameProtocol(client=False, extensions=[]).close(1001, "server shutting down")
+        with self.lock:
+            if self.going:
+                return
+            self.going = True
+            try:
+                self.pipe.send(frame)
+            except PipeClosed:
+                pass
+
+    def finish(self, timeout: float) -> None:
+        """The app returned: give simple-websocket's thread `timeout` seconds to finish the
+        closing handshake and close its socket, then end the pipe either way."""
+        if self.accepted:
+            self.closed.wait(timeout)
+            self.close()
+
+
+def read_pipe(pipe: Any) -> bytes:
+    """The pipe's next bytes, waiting as long as it takes (None is only the pipe's timeout)."""
+    data = None
+    while data is None:
+        data = pipe.recv(None)
+    return bytes(data)
+
+
+class Doorbell:
+    """Readiness for selectors: a pump greenlet reads the pipe one chunk at a time and rings
+    an OS pipe while that chunk waits; `recv` empties it and asks the pump for the next one."""
+
+    def __init__(self, pipe: Any, pending: bytes) -> None:
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.rfd, False)
+        os.set_blocking(self.wfd, False)
+        self.fd = self.rfd
+        self.pipe, self.data, self.eof = pipe, pending, False
+        self.ready, self.want = Event(), Event()
+        if pending:
+            self._ring()
+        else:
+            self.want.set()
+        self.pump = gevent.spawn(self._pump)
+
+    def _ring(self) -> None:
+        self.ready.set()
+        os.write(self.wfd, b"!")
+
+    def _pump(self) -> None:
+        while not self.eof:
+            self.want.wait()
+            self.want.clear()
+            try:
+                data = read_pipe(self.pipe)
+            except PipeClosed:
+                data = b""
+            self.data, self.eof = data, not data
+            self._ring()
+
+    def recv(self, size: int) -> bytes:
+        self.ready.wait()
+        out, self.data = self.data[:size], self.data[size:]
+        if not self.data and not self.eof:  # consumed: quiet the bell, fetch the next chunk
+            self.ready.clear()
+            try:
+                os.read(self.rfd, 64)
+            except BlockingIOError:
+                pass
+            self.want.set()
+        return out
+
+    def close(self) -> None:
+        self.pump.kill(block=False)
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.rfd = self.wfd = -1

@@ -24,6 +24,8 @@ class WebSocketRequest:
     def __init__(self, offer: Offer, pipe: Pipe, config: Config) -> None:
         self.pipe = GuardedPipe(pipe)
         self.websocket = WebSocket(self.pipe, offer, config)
+        self.socket = compat.PipeSocket(self.pipe)  # werkzeug.socket, for flask-sock (compat.py)
+        self.config = config
 
     @property
     def taken_over(self) -> bool:
@@ -33,16 +35,18 @@ class WebSocketRequest:
     def environ(self) -> dict[str, Any]:
         """Entries added to the request's environ (README: WebSocket)."""
         return {"wsgi.websocket": self.websocket, "wsgi.websocket_version": VERSION,
-                "greenh2.websocket_pipe": self.pipe, **compat.environ(self.pipe)}
+                "greenh2.websocket_pipe": self.pipe, compat.ENVIRON_KEY: self.socket}
 
     def wrap_sink(self, sink: Sink) -> "TakeoverSink":
         return TakeoverSink(sink, self.pipe)
 
     def going_away(self) -> None:
         self.websocket.going_away()
+        self.socket.going_away()
 
     def finish(self) -> None:
         self.websocket.finish()
+        self.socket.finish(self.config.ws_handshake_timeout)
 
 
 class TakeoverSink:

@@ -7,11 +7,14 @@ drives a wsproto client over the stream; simple-websocket's 101 must arrive as `
 with its extension answer, the frames as DATA, and the connection must carry on.
 """
 import json
+import signal
+import time
 
 import pytest
 from support.h2raw import H2Client
 from support.http1 import Reader, connect, read_response
 from support.server import ServerProcess
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import Connection
@@ -20,6 +23,7 @@ from wsproto.events import (
     BytesMessage,
     CloseConnection,
     Message,
+    Ping,
     Request,
     TextMessage,
 )
@@ -220,3 +224,63 @@ def test_flask_sock_over_http2_with_permessage_deflate(servers):
         # compressed on the wire: far fewer DATA bytes than the message
         assert len(ws.stream.data) < len(text) // 10
 
+
+
+# --- simple-websocket's ping_interval, graceful stop ----------------------------------------------
+
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_simple_websocket_pings_over_http2(start_server, certs, scheme):
+    """SOCK_SERVER_OPTIONS ping_interval makes simple-websocket select() on the socket: the
+    stream-backed socket must poll readable exactly when bytes wait, or pings never stop."""
+    args = ["--certfile", certs.certfile, "--keyfile", certs.keyfile] if scheme == "wss" else []
+    server = start_server(args, app="ws_apps:ping_app")
+    with H2Client("127.0.0.1", server.port, tls=scheme == "wss") as client:
+        ws = H2WebSocket(client, "/sock/echo")
+        assert ws.stream.status == 200
+        pings = []
+
+        def answered(events):
+            for e in events[len(pings):]:
+                if isinstance(e, Ping):
+                    pings.append(e)
+                    ws.send(e.response())
+            return len(pings) >= 3
+
+        events = ws.events(lambda ev: answered([e for e in ev if isinstance(e, Ping)]), timeout=5)
+        assert len(pings) >= 3, events
+        ws.send(TextMessage(data="still open"))
+        assert _messages(ws.events(lambda ev: _messages(ev))) == ["still open"]
+
+
+def test_simple_websocket_pings_over_http1(start_server):
+    server = start_server([], app="ws_apps:ping_app")
+    with ws_connect(f"ws://127.0.0.1:{server.port}/sock/echo", open_timeout=5) as ws:
+        time.sleep(1.2)  # four ping intervals: pings answered (by websockets), not a 1008 close
+        ws.send("after pings")
+        assert ws.recv(timeout=5) == "after pings"
+
+
+def test_graceful_stop_closes_flask_sock_websockets_with_1001(start_server, certs):
+    server = start_server(["--certfile", certs.certfile, "--keyfile", certs.keyfile,
+                           "--graceful-timeout", "5"], app=APP)
+    with ws_connect(f"wss://127.0.0.1:{server.port}/sock/until-closed", ssl=_ssl("wss"),
+                    open_timeout=5) as h1, H2Client("127.0.0.1", server.port, tls=True) as client:
+        h1.send("h1 up")
+        assert h1.recv(timeout=5) == "h1 up"
+        h2 = H2WebSocket(client, "/sock/until-closed")
+        h2.send(TextMessage(data="h2 up"))
+        assert _messages(h2.events(lambda ev: _messages(ev))) == ["h2 up"]
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        closing = h2.events(lambda ev: any(isinstance(e, CloseConnection) for e in ev))
+        [close] = [e for e in closing if isinstance(e, CloseConnection)]
+        assert close.code == 1001
+        h2.send(close.response())
+        with pytest.raises(ConnectionClosed):
+            h1.recv(timeout=5)
+        assert h1.close_code == 1001
+        assert server.wait(8.0) == 0, server.stderr_text()[-3000:]
+        assert time.monotonic() - started < 8.0
+    text = server.stderr_text()
+    assert text.count("route saw close 1001") == 2, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]

@@ -14,7 +14,7 @@ from wsproto.connection import Connection
 from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 from wsproto.extensions import PerMessageDeflate
 
-from greenh2.websocket.compat import ENVIRON_KEY, HandshakeError, PipeSocket, environ, parse_response_head
+from greenh2.websocket.compat import ENVIRON_KEY, HandshakeError, PipeSocket, parse_response_head
 from greenh2.websocket.pipe import PipeClosed
 
 
@@ -107,13 +107,10 @@ def test_recv_honours_size_waits_through_timeouts_and_reports_eof():
     assert sock.recv(4) == b""
 
 
-def test_environ_publishes_the_key_simple_websocket_reads_first():
-    extra = environ(FakePipe("h2"))
-    assert ENVIRON_KEY == "werkzeug.socket"
-    sock = extra[ENVIRON_KEY]
-    assert isinstance(sock, PipeSocket)
+def test_close_ends_the_pipe():
+    sock = PipeSocket(FakePipe("h2"))
     sock.close()
-    assert sock.pipe.closed
+    assert sock.pipe.closed and sock.closed.is_set()
     assert issubclass(HandshakeError, PipeClosed)
 
 
@@ -122,7 +119,9 @@ def test_simple_websocket_server_runs_unchanged_over_the_pipe():
     pipe = FakePipe("h2")
     env = {"HTTP_HOST": "localhost", "HTTP_UPGRADE": "websocket",
            "HTTP_CONNECTION": "Upgrade", "HTTP_SEC_WEBSOCKET_KEY": "dGhlIHNhbXBsZSBub25jZQ==",
-           "HTTP_SEC_WEBSOCKET_VERSION": "13", "REQUEST_METHOD": "GET", **environ(pipe)}
+           "HTTP_SEC_WEBSOCKET_VERSION": "13", "REQUEST_METHOD": "GET",
+           ENVIRON_KEY: PipeSocket(pipe)}
+    assert ENVIRON_KEY == "werkzeug.socket"  # the key simple-websocket reads first
     ws = simple_websocket.Server(env)
     assert ws.mode == "werkzeug" and pipe.accepted is not None
     assert dict(pipe.accepted).get(":status") is None  # status is the pipe's business
