@@ -14,20 +14,17 @@ import pytest
 from support.h2raw import H2Client
 from support.http1 import Reader, connect, read_response
 from support.server import ServerProcess
+from support.ws_h2 import H2WebSocket
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 from wsproto import ConnectionType, WSConnection
-from wsproto.connection import Connection
 from wsproto.events import (
     AcceptConnection,
-    BytesMessage,
     CloseConnection,
-    Message,
     Ping,
     Request,
     TextMessage,
 )
-from wsproto.extensions import PerMessageDeflate
 
 APP = "ws_apps:app"
 
@@ -128,82 +125,36 @@ def test_upgrade_to_ordinary_route_gets_ordinary_response(servers):
 
 # --- HTTP/2 (RFC 8441) ---------------------------------------------------------------------------
 
-class H2WebSocket:
-    """A wsproto client over one extended CONNECT stream of an H2Client."""
-
-    def __init__(self, client, path, deflate=False):
-        self.client = client
-        assert client.remote_settings.get(0x8) == 1, "SETTINGS_ENABLE_CONNECT_PROTOCOL missing"
-        headers = client.request_headers("CONNECT", path, [("sec-websocket-version", "13")])
-        headers.insert(1, (":protocol", "websocket"))
-        if deflate:
-            headers.append(("sec-websocket-extensions", "permessage-deflate"))
-        self.stream_id = client.send_headers(headers)
-        self.stream = client.streams[self.stream_id]
-        client.read_events(until=lambda c: self.stream.headers is not None or self.stream.done)
-        extensions = []
-        answer = self.stream.header("sec-websocket-extensions") if self.stream.headers else None
-        if deflate and answer:  # RFC 7692 §7.1: the server's answer fixes the parameters
-            ext = PerMessageDeflate()
-            ext.finalize(answer)
-            extensions.append(ext)
-        self.ws = Connection(ConnectionType.CLIENT, extensions=extensions)
-        self.taken = 0
-
-    def send(self, event):
-        self.client.send_body(self.stream_id, self.ws.send(event), end_stream=False)
-
-    def events(self, until, timeout=10.0):
-        got = []
-
-        def check(c):
-            data = self.stream.data[self.taken:]
-            self.taken += len(data)
-            if data:
-                self.ws.receive_data(bytes(data))
-                got.extend(self.ws.events())
-            return until(got) or self.stream.done
-
-        self.client.read_events(until=check, timeout=timeout)
-        return got
-
-
-def _messages(events):
-    """Whole messages (wsproto hands long ones over in parts)."""
-    out, parts = [], []
-    for e in events:
-        if isinstance(e, Message):
-            parts.append(e.data)
-            if e.message_finished:
-                out.append(("" if isinstance(e.data, str) else b"").join(parts))
-                parts = []
-    return out
+def _open(client, path, **kw):
+    assert client.remote_settings.get(0x8) == 1, "SETTINGS_ENABLE_CONNECT_PROTOCOL missing"
+    ws = H2WebSocket(client, path, **kw)
+    stream = ws.wait_response()
+    assert stream.status == 200, stream.headers  # RFC 8441 §5, not 101
+    return ws, stream
 
 
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
 def test_flask_sock_over_http2(servers, scheme):
     port = servers[scheme].port
     with H2Client("127.0.0.1", port, tls=scheme == "wss") as client:
-        ws = H2WebSocket(client, "/sock/info")
-        assert ws.stream.status == 200, ws.stream.headers  # RFC 8441 §5, not 101
-        names = [n for n, _ in ws.stream.headers]
+        ws, stream = _open(client, "/sock/info")
+        names = [n for n, _ in stream.headers]
         assert "sec-websocket-accept" not in names and "upgrade" not in names
-        [info] = _messages(ws.events(lambda ev: _messages(ev)))
-        seen = json.loads(info)
+        seen = json.loads(ws.recv())
         assert seen["greenh2.protocol"] == "h2" and seen["greenh2.stream_id"] == ws.stream_id
         assert seen["REQUEST_METHOD"] == "GET" and seen["HTTP_UPGRADE"].lower() == "websocket"
-        ws.send(TextMessage(data="over h2"))
-        ws.send(BytesMessage(data=b"\xff" * 10))
-        assert _messages(ws.events(lambda ev: len(_messages(ev)) == 2)) == ["over h2", b"\xff" * 10]
+        ws.send("over h2")
+        ws.send(b"\xff" * 10)
+        assert [ws.recv(), ws.recv()] == ["over h2", b"\xff" * 10]
         big = b"y" * 500_000  # more than the stream windows: flow control both ways
-        ws.send(BytesMessage(data=big))
-        assert _messages(ws.events(lambda ev: _messages(ev), timeout=20)) == [big]
-        ws.send(CloseConnection(code=1000))
-        closing = ws.events(lambda ev: any(isinstance(e, CloseConnection) for e in ev))
-        assert any(isinstance(e, CloseConnection) and e.code == 1000 for e in closing)
+        ws.send(big)
+        assert ws.recv(timeout=20) == big
+        ws.close(1000)
+        closing = ws.recv()
+        assert isinstance(closing, CloseConnection) and closing.code == 1000
         client.end_stream(ws.stream_id)
-        client.read_events(until=lambda c: ws.stream.done)
-        assert ws.stream.reset is None and ws.stream.ended
+        client.read_events(until=lambda c: stream.done)
+        assert stream.reset is None and stream.ended
         # one HEADERS on the stream (the 200): flask-sock's own response was dropped
         headers = [f for f in client.frames if f[0] == "HEADERS" and f[2] == ws.stream_id]
         assert len(headers) == 1, client.frames
@@ -215,15 +166,13 @@ def test_flask_sock_over_http2(servers, scheme):
 def test_flask_sock_over_http2_with_permessage_deflate(servers):
     port = servers["wss"].port
     with H2Client("127.0.0.1", port, tls=True) as client:
-        ws = H2WebSocket(client, "/sock/echo", deflate=True)
-        assert ws.stream.status == 200
-        assert ws.stream.header("sec-websocket-extensions", "").startswith("permessage-deflate")
+        ws, stream = _open(client, "/sock/echo", deflate=True)
+        assert stream.header("sec-websocket-extensions", "").startswith("permessage-deflate")
         text = "compressible " * 5000
-        ws.send(TextMessage(data=text))
-        assert _messages(ws.events(lambda ev: _messages(ev))) == [text]
+        ws.send(text)
+        assert ws.recv() == text
         # compressed on the wire: far fewer DATA bytes than the message
-        assert len(ws.stream.data) < len(text) // 10
-
+        assert len(stream.data) < len(text) // 10
 
 
 # --- simple-websocket's ping_interval, graceful stop ----------------------------------------------
@@ -235,21 +184,15 @@ def test_simple_websocket_pings_over_http2(start_server, certs, scheme):
     args = ["--certfile", certs.certfile, "--keyfile", certs.keyfile] if scheme == "wss" else []
     server = start_server(args, app="ws_apps:ping_app")
     with H2Client("127.0.0.1", server.port, tls=scheme == "wss") as client:
-        ws = H2WebSocket(client, "/sock/echo")
-        assert ws.stream.status == 200
-        pings = []
-
-        def answered(events):
-            for e in events[len(pings):]:
-                if isinstance(e, Ping):
-                    pings.append(e)
-                    ws.send(e.response())
-            return len(pings) >= 3
-
-        events = ws.events(lambda ev: answered([e for e in ev if isinstance(e, Ping)]), timeout=5)
-        assert len(pings) >= 3, events
-        ws.send(TextMessage(data="still open"))
-        assert _messages(ws.events(lambda ev: _messages(ev))) == ["still open"]
+        ws, _ = _open(client, "/sock/echo")
+        pings = 0
+        while pings < 3:
+            event = ws.next_event(timeout=5)
+            assert isinstance(event, Ping), event
+            ws.send_raw(ws.ws.send(event.response()))
+            pings += 1
+        ws.send("still open")
+        assert ws.recv() == "still open"
 
 
 def test_simple_websocket_pings_over_http1(start_server):
@@ -267,15 +210,14 @@ def test_graceful_stop_closes_flask_sock_websockets_with_1001(start_server, cert
                     open_timeout=5) as h1, H2Client("127.0.0.1", server.port, tls=True) as client:
         h1.send("h1 up")
         assert h1.recv(timeout=5) == "h1 up"
-        h2 = H2WebSocket(client, "/sock/until-closed")
-        h2.send(TextMessage(data="h2 up"))
-        assert _messages(h2.events(lambda ev: _messages(ev))) == ["h2 up"]
+        h2, _ = _open(client, "/sock/until-closed")
+        h2.send("h2 up")
+        assert h2.recv() == "h2 up"
         started = time.monotonic()
         server.send_signal(signal.SIGTERM)
-        closing = h2.events(lambda ev: any(isinstance(e, CloseConnection) for e in ev))
-        [close] = [e for e in closing if isinstance(e, CloseConnection)]
-        assert close.code == 1001
-        h2.send(close.response())
+        close = h2.recv()
+        assert isinstance(close, CloseConnection) and close.code == 1001, close
+        h2.send_raw(h2.ws.send(close.response()))
         with pytest.raises(ConnectionClosed):
             h1.recv(timeout=5)
         assert h1.close_code == 1001
