@@ -1,0 +1,69 @@
+"""The WebSocket examples, run for real the way the README shows them: `greenh2 --self-signed`
+and `gunicorn -k greenh2.worker`, each with at least one exchange over HTTP/1.1 (the
+`websockets` client) and over HTTP/2 (RFC 8441, raw h2 client).
+
+examples/ws_echo.py is gevent-websocket style (environ['wsgi.websocket']); examples/
+websocket_chat.py is flask-sock, and a message from one client reaches every connected client.
+"""
+import pytest
+from support.h2raw import H2Client, client_ssl_context
+from support.ws_h2 import H2WebSocket
+from websockets.sync.client import connect as ws_connect
+
+
+def _h1(port, path):
+    return ws_connect(f"wss://127.0.0.1:{port}{path}", ssl=client_ssl_context(("http/1.1",)),
+                      open_timeout=5, close_timeout=5)
+
+
+def _h2(client, path):
+    ws = H2WebSocket(client, path)
+    assert ws.wait_response().status == 200
+    return ws
+
+
+def _page(client, needle):
+    sid = client.get("/")
+    page = client.wait_stream(sid)
+    assert page.status == 200 and needle in bytes(page.data), bytes(page.data)[:200]
+
+
+def check_echo(port):
+    with H2Client("127.0.0.1", port, tls=True) as client:
+        _page(client, b'location.protocol === "https:" ? "wss://"')
+        ws = _h2(client, "/")
+        ws.send("over h2")
+        ws.send(b"\x00bytes")
+        assert [ws.recv(), ws.recv()] == ["over h2", b"\x00bytes"]
+    with _h1(port, "/") as ws:
+        ws.send("over h1")
+        assert ws.recv(timeout=5) == "over h1"
+
+
+def check_chat(port):
+    with H2Client("127.0.0.1", port, tls=True) as client, _h1(port, "/chat") as h1:
+        _page(client, b'new WebSocket(scheme + location.host + "/chat")')
+        h2 = _h2(client, "/chat")
+        h1.send("hello from h1")  # a route joins the room right after its handshake, without yielding
+        assert h1.recv(timeout=5) == "hello from h1"
+        assert h2.recv() == "hello from h1"
+        h2.send("hello from h2")
+        assert h2.recv() == "hello from h2"
+        assert h1.recv(timeout=5) == "hello from h2"
+
+
+EXAMPLES = {"examples.ws_echo:app": check_echo, "examples.websocket_chat:app": check_chat}
+
+
+@pytest.mark.parametrize("app", sorted(EXAMPLES))
+def test_example_with_greenh2_self_signed(start_server, app):
+    server = start_server(["--self-signed"], app=app)
+    EXAMPLES[app](server.port)
+    assert "Traceback" not in server.stderr_text(), server.stderr_text()[-3000:]
+
+
+@pytest.mark.parametrize("app", sorted(EXAMPLES))
+def test_example_with_gunicorn_worker(gunicorn, certs, app):
+    arbiter = gunicorn(app=app, tls=certs, workers=1, ready_path="/")
+    EXAMPLES[app](arbiter.port)
+    assert "Traceback" not in arbiter.log_text(), arbiter.log_text()[-3000:]
