@@ -203,7 +203,7 @@ def main(argv: list | None = None) -> int:
     finally:
         for r in list(active):
             r.stop()
-    body = report.tables(results, names, ceil)
+    body = report.tables(results, names, ceil) if scenarios else ""
     ws_results = None
     if not keys or "WS" in keys:  # WebSocket echo: benchmarks/ws_echo.py owns the scenario
         from benchmarks import ws_echo

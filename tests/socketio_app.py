@@ -4,6 +4,14 @@
 Events: `echo` acknowledges with what it got and what the server saw; `shout` is answered with
 a `reply` event emitted back to the sender.
 """
+import os
+import sys
+
+if os.environ.get("TEST_ENGINEIO_WITHOUT_GEVENT_WEBSOCKET"):
+    # As if gevent-websocket were not installed: python-engineio's gevent mode then runs its
+    # websocket transport on simple-websocket (environ['werkzeug.socket']).
+    sys.modules["geventwebsocket"] = None
+
 from flask import Flask, request
 from flask_socketio import SocketIO, emit
 
@@ -13,9 +21,11 @@ socketio = SocketIO(app, async_mode="gevent")
 
 def _seen():
     env = request.environ
+    sock = env.get("werkzeug.socket")
     return {"protocol": env.get("greenh2.protocol"),
             "websocket": env.get("wsgi.websocket") is not None,
-            "upgrade": env.get("HTTP_UPGRADE", "")}
+            "upgrade": env.get("HTTP_UPGRADE", ""),
+            "simple_websocket": bool(getattr(sock, "accepted", False))}
 
 
 @socketio.on("echo")

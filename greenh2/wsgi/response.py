@@ -197,7 +197,13 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
         log.debug("bad request body: %s", exc)
         _send_error(resp, exc.status, _phrase(exc.status))
     except Exception as exc:  # the app's bugs must not take the connection down
-        _app_failed(resp, environ, exc)
+        if isinstance(exc, _HANDLED) and _taken_over(sink, resp):
+            # simple-websocket users (python-engineio, flask-sock) end with these once they
+            # own the connection: werkzeug's and gunicorn's "already handled" signals
+            log.debug("%s %s: app ended its WebSocket with %r", environ["REQUEST_METHOD"],
+                      environ["PATH_INFO"], exc)
+        else:
+            _app_failed(resp, environ, exc)
     finally:
         if result is not None and hasattr(result, "close"):
             try:
@@ -205,6 +211,9 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
             except Exception:
                 log.exception("error closing the WSGI iterable for %s", environ.get("PATH_INFO"))
     return resp
+
+
+_HANDLED = (ConnectionError, StopIteration)
 
 
 def _taken_over(sink: Sink, resp: Response) -> bool:

@@ -16,15 +16,20 @@ APP = "socketio_app:app"
 def servers(certs):
     tls = ServerProcess(["--certfile", certs.certfile, "--keyfile", certs.keyfile, APP])
     plain = ServerProcess([APP])
-    with tls, plain:
-        yield {"https": tls, "http": plain}
-        for s in (tls, plain):
+    # python-engineio without gevent-websocket: its websocket transport on simple-websocket
+    simple = ServerProcess(["--certfile", certs.certfile, "--keyfile", certs.keyfile,
+                            "--log-level", "debug", APP],
+                           env={"TEST_ENGINEIO_WITHOUT_GEVENT_WEBSOCKET": "1"})
+    with tls, plain, simple:
+        yield {"https": tls, "http": plain, "https-simple": simple}
+        for s in (tls, plain, simple):
             assert s.alive(), s.stderr_text()[-3000:]
             assert "Traceback" not in s.stderr_text(), s.stderr_text()[-3000:]
 
 
-@pytest.mark.parametrize("scheme", ["http", "https"])
-@pytest.mark.parametrize("transport", ["polling", "websocket"])
+@pytest.mark.parametrize(("scheme", "transport"), [
+    ("http", "polling"), ("https", "polling"), ("http", "websocket"), ("https", "websocket"),
+    ("https-simple", "websocket")])
 def test_socketio_emit_and_ack(servers, certs, scheme, transport, monkeypatch):
     server = servers[scheme]
     # Trust the test's certificate (requests lets these variables override a session's verify).
@@ -41,7 +46,7 @@ def test_socketio_emit_and_ack(servers, certs, scheme, transport, monkeypatch):
         replies.append(data)
         got_reply.set()
 
-    client.connect(f"{scheme}://127.0.0.1:{server.port}", transports=[transport],
+    client.connect(f"{scheme.split('-')[0]}://127.0.0.1:{server.port}", transports=[transport],
                    wait_timeout=10)
     try:
         assert client.transport() == transport
@@ -55,5 +60,14 @@ def test_socketio_emit_and_ack(servers, certs, scheme, transport, monkeypatch):
         # request that carried the message: the upgrade on websocket, a POST on polling).
         assert ack["websocket"] is (transport == "websocket")
         assert ack["protocol"] == "http/1.1"
+        # which WebSocket implementation carried it: greenh2's wsgi.websocket (gevent-websocket
+        # interface) or simple-websocket on environ['werkzeug.socket']
+        assert ack["simple_websocket"] is (scheme == "https-simple")
     finally:
         client.disconnect()
+    if scheme == "https-simple":
+        # engine.io ends its simple-websocket handler by raising ConnectionError (werkzeug's
+        # "already handled" signal): after the takeover that is the end, not an app error
+        line = server.wait_for_stderr(r"app ended its WebSocket|error handling GET /socket.io/",
+                                      timeout=10)
+        assert "app ended its WebSocket with ConnectionError" in line, server.stderr_text()[-3000:]
