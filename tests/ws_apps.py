@@ -31,6 +31,8 @@ _WS_KEYS = ("REQUEST_METHOD", "SERVER_PROTOCOL", "PATH_INFO", "HTTP_UPGRADE",
 def _record_ws(environ, route):
     seen = {key: environ.get(key) for key in _WS_KEYS}
     seen["route"] = route
+    # the WebSocket's byte pipe: "h2" is an RFC 8441 CONNECT stream, "http/1.1" the connection
+    seen["pipe"] = getattr(environ.get("greenh2.websocket_pipe"), "transport", None)
     seen["greenh2_keys"] = sorted(k for k in environ if k.startswith("greenh2."))
     with _lock:
         RECORDS["websockets"].append(seen)

@@ -59,6 +59,7 @@ def test_browser_websocket_over_http2(start_server, tls_args, tmp_path, ws_path)
     assert ws["greenh2.protocol"] == "h2", ws
     assert ws["greenh2.alpn"] == "h2"
     assert ws["greenh2.stream_id"] % 2 == 1 and ws["greenh2.stream_id"] > 0, ws
+    assert ws["pipe"] == "h2" and ws["SERVER_PROTOCOL"] == "HTTP/2.0", ws
     assert ws["HTTP_UPGRADE"].lower() == "websocket" and ws["REQUEST_METHOD"] == "GET"
     if ws_path == "/ws/echo":
         assert ws["echoed"] == N
@@ -70,7 +71,7 @@ def test_browser_websocket_over_http1(start_server, tls_args, tmp_path, ws_path)
     result, ws = _run_page(server, tmp_path, ws_path)
     assert result["protocol"] == "http/1.1"
     assert ws["greenh2.protocol"] == "http/1.1" and ws["SERVER_PROTOCOL"] == "HTTP/1.1", ws
-    assert ws["greenh2.stream_id"] == 0
+    assert ws["greenh2.stream_id"] == 0 and ws["pipe"] == "http/1.1"
     assert ws["HTTP_UPGRADE"].lower() == "websocket"
     if ws_path == "/ws/echo":
         assert ws["echoed"] == N

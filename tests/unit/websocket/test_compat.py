@@ -5,8 +5,12 @@ come from the real simple-websocket `Server` (and its wsproto), the client side 
 client, so the handshake translation is checked against what the libraries really write.
 """
 import queue
+import select
 import threading
+import time
 
+import gevent
+import gevent.queue
 import pytest
 import simple_websocket
 from wsproto import ConnectionType, WSConnection
@@ -139,3 +143,51 @@ def test_simple_websocket_server_runs_unchanged_over_the_pipe():
     pipe.incoming.put(b"")
     ws.thread.join(5)
     assert not ws.thread.is_alive() and pipe.closed
+
+
+def test_going_away_sends_1001_between_frames_and_then_nothing():
+    pipe = FakePipe("h2")
+    sock = PipeSocket(pipe)
+    sock.send(_handshake_bytes())
+    sock.going_away()
+    gevent.sleep(0.01)  # it is sent from its own greenlet: the caller never blocks
+    client = Connection(ConnectionType.CLIENT)
+    client.receive_data(bytes(pipe.sent))
+    [close] = list(client.events())
+    assert isinstance(close, CloseConnection) and close.code == 1001
+    before = len(pipe.sent)
+    sock.send(Connection(ConnectionType.SERVER).send(TextMessage(data="late")))
+    assert len(pipe.sent) == before  # RFC 6455 §5.5.1: nothing after our Close
+
+
+def test_going_away_before_the_handshake_sends_nothing():
+    pipe = FakePipe("h2")
+    PipeSocket(pipe).going_away()
+    gevent.sleep(0.01)
+    assert pipe.accepted is None and not pipe.sent
+
+
+class GreenFakePipe(FakePipe):
+    """recv() waits cooperatively (the pump is a greenlet; nothing is monkey-patched here)."""
+
+    def __init__(self, transport):
+        super().__init__(transport)
+        self.incoming = gevent.queue.Queue()
+
+
+def test_fileno_polls_readable_only_while_bytes_wait():
+    pipe = GreenFakePipe("h2")
+    sock = PipeSocket(pipe)
+    sock.send(_handshake_bytes())
+    fd = sock.fileno()
+    gevent.sleep(0.01)
+    assert not select.select([fd], [], [], 0)[0]
+    pipe.incoming.put(b"abc")
+    deadline = time.monotonic() + 5
+    while not select.select([fd], [], [], 0)[0] and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    assert sock.recv(2) == b"ab"
+    assert select.select([fd], [], [], 0)[0]  # one byte still waits
+    assert sock.recv(10) == b"c"
+    assert not select.select([fd], [], [], 0)[0]
+    sock.close()
