@@ -51,7 +51,7 @@ def tls_args(certs):
 
 @pytest.mark.parametrize("ws_path", ["/ws/echo", "/sock/echo"])
 def test_browser_websocket_over_http2(start_server, tls_args, tmp_path, ws_path):
-    server = start_server(tls_args, app=APP)
+    server = start_server(tls_args, app=APP, start_timeout=30)
     result, ws = _run_page(server, tmp_path, ws_path)
     # The page itself came over HTTP/2, and so did the WebSocket: an RFC 8441 CONNECT stream
     # (an odd client stream id on the page's connection), presented to the app as an upgrade.
@@ -67,7 +67,7 @@ def test_browser_websocket_over_http2(start_server, tls_args, tmp_path, ws_path)
 
 @pytest.mark.parametrize("ws_path", ["/ws/echo", "/sock/echo"])
 def test_browser_websocket_over_http1(start_server, tls_args, tmp_path, ws_path):
-    server = start_server(tls_args + ["--http-protocols", "h1"], app=APP)
+    server = start_server(tls_args + ["--http-protocols", "h1"], app=APP, start_timeout=30)
     result, ws = _run_page(server, tmp_path, ws_path)
     assert result["protocol"] == "http/1.1"
     assert ws["greenh2.protocol"] == "http/1.1" and ws["SERVER_PROTOCOL"] == "HTTP/1.1", ws

@@ -9,6 +9,7 @@ with its extension answer, the frames as DATA, and the connection must carry on.
 import json
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from support.h2raw import H2Client
@@ -31,13 +32,19 @@ APP = "ws_apps:app"
 
 @pytest.fixture(scope="module")
 def servers(certs):
-    tls = ServerProcess(["--certfile", certs.certfile, "--keyfile", certs.keyfile, APP])
-    plain = ServerProcess([APP])
-    with tls, plain:
+    tls = ServerProcess(["--certfile", certs.certfile, "--keyfile", certs.keyfile, APP],
+                        start_timeout=30)
+    plain = ServerProcess([APP], start_timeout=30)
+    try:
+        with ThreadPoolExecutor() as pool:  # importing Flask takes a while on a busy machine
+            list(pool.map(ServerProcess.start, (tls, plain)))
         yield {"wss": tls, "ws": plain}
         for s in (tls, plain):
             assert s.alive(), s.stderr_text()[-3000:]
             assert "Traceback" not in s.stderr_text(), s.stderr_text()[-3000:]
+    finally:
+        tls.close()
+        plain.close()
 
 
 def _ssl(scheme):
@@ -182,7 +189,7 @@ def test_simple_websocket_pings_over_http2(start_server, certs, scheme):
     """SOCK_SERVER_OPTIONS ping_interval makes simple-websocket select() on the socket: the
     stream-backed socket must poll readable exactly when bytes wait, or pings never stop."""
     args = ["--certfile", certs.certfile, "--keyfile", certs.keyfile] if scheme == "wss" else []
-    server = start_server(args, app="ws_apps:ping_app")
+    server = start_server(args, app="ws_apps:ping_app", start_timeout=30)
     with H2Client("127.0.0.1", server.port, tls=scheme == "wss") as client:
         ws, _ = _open(client, "/sock/echo")
         pings = 0
@@ -196,7 +203,7 @@ def test_simple_websocket_pings_over_http2(start_server, certs, scheme):
 
 
 def test_simple_websocket_pings_over_http1(start_server):
-    server = start_server([], app="ws_apps:ping_app")
+    server = start_server([], app="ws_apps:ping_app", start_timeout=30)
     with ws_connect(f"ws://127.0.0.1:{server.port}/sock/echo", open_timeout=5) as ws:
         time.sleep(1.2)  # four ping intervals: pings answered (by websockets), not a 1008 close
         ws.send("after pings")
@@ -205,7 +212,7 @@ def test_simple_websocket_pings_over_http1(start_server):
 
 def test_graceful_stop_closes_flask_sock_websockets_with_1001(start_server, certs):
     server = start_server(["--certfile", certs.certfile, "--keyfile", certs.keyfile,
-                           "--graceful-timeout", "5"], app=APP)
+                           "--graceful-timeout", "5"], app=APP, start_timeout=30)
     with ws_connect(f"wss://127.0.0.1:{server.port}/sock/until-closed", ssl=_ssl("wss"),
                     open_timeout=5) as h1, H2Client("127.0.0.1", server.port, tls=True) as client:
         h1.send("h1 up")

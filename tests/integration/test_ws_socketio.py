@@ -3,6 +3,7 @@ python-socketio client: `polling` and `websocket` transports, emit/ack round tri
 event the server emits back. The websocket transport runs on `environ['wsgi.websocket']`.
 """
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -14,17 +15,24 @@ APP = "socketio_app:app"
 
 @pytest.fixture(scope="module")
 def servers(certs):
-    tls = ServerProcess(["--certfile", certs.certfile, "--keyfile", certs.keyfile, APP])
-    plain = ServerProcess([APP])
+    tls = ServerProcess(["--certfile", certs.certfile, "--keyfile", certs.keyfile, APP],
+                        start_timeout=30)
+    plain = ServerProcess([APP], start_timeout=30)
     # python-engineio without gevent-websocket: its websocket transport on simple-websocket
     simple = ServerProcess(["--certfile", certs.certfile, "--keyfile", certs.keyfile,
                             "--log-level", "debug", APP],
-                           env={"TEST_ENGINEIO_WITHOUT_GEVENT_WEBSOCKET": "1"})
-    with tls, plain, simple:
+                           env={"TEST_ENGINEIO_WITHOUT_GEVENT_WEBSOCKET": "1"}, start_timeout=30)
+    started = (tls, plain, simple)
+    try:
+        with ThreadPoolExecutor() as pool:  # importing Flask-SocketIO takes seconds: in parallel
+            list(pool.map(ServerProcess.start, started))
         yield {"https": tls, "http": plain, "https-simple": simple}
-        for s in (tls, plain, simple):
+        for s in started:
             assert s.alive(), s.stderr_text()[-3000:]
             assert "Traceback" not in s.stderr_text(), s.stderr_text()[-3000:]
+    finally:
+        for s in started:
+            s.close()
 
 
 @pytest.mark.parametrize(("scheme", "transport"), [
