@@ -156,3 +156,9 @@ def sock_until_closed(ws):
     except ConnectionClosed as exc:
         print(f"route saw close {exc.reason}", file=sys.stderr, flush=True)  # the test reads it
         raise
+
+
+@sock.route("/sock/once")
+def sock_once(ws):
+    """Says one thing and returns: flask-sock then closes (1000), the server ends the stream."""
+    ws.send("bye")

@@ -182,6 +182,20 @@ def test_flask_sock_over_http2_with_permessage_deflate(servers):
         assert len(stream.data) < len(text) // 10
 
 
+@pytest.mark.parametrize("scheme", ["ws", "wss"])
+def test_route_that_returns_closes_the_websocket_and_ends_the_stream(servers, scheme):
+    """flask-sock closes (1000) when the route returns; the server waits for the closing
+    handshake and ends the CONNECT stream with END_STREAM (RFC 8441 §6), not a reset."""
+    with H2Client("127.0.0.1", servers[scheme].port, tls=scheme == "wss") as client:
+        ws, stream = _open(client, "/sock/once")
+        assert ws.recv() == "bye"
+        close = ws.recv()
+        assert isinstance(close, CloseConnection) and close.code == 1000
+        ws.send_raw(ws.ws.send(close.response()))
+        client.read_events(until=lambda c: stream.done)
+        assert stream.ended and stream.reset is None, stream
+
+
 # --- simple-websocket's ping_interval, graceful stop ----------------------------------------------
 
 @pytest.mark.parametrize("scheme", ["ws", "wss"])
