@@ -134,9 +134,10 @@ def report():
         return Response(json.dumps(RECORDS), mimetype="application/json")
 
 
-# flask-sock with simple-websocket's own keep-alive pings: it selects on the socket (fileno).
+# flask-sock with simple-websocket's own keep-alive pings (it selects on the socket: fileno)
+# and subprotocol negotiation.
 ping_app = Flask("ping_app")
-ping_app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 0.3}
+ping_app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 0.3, "subprotocols": ["chat.v1"]}
 ping_sock = Sock(ping_app)
 
 

@@ -205,7 +205,9 @@ def test_simple_websocket_pings_over_http2(start_server, certs, scheme):
     args = ["--certfile", certs.certfile, "--keyfile", certs.keyfile] if scheme == "wss" else []
     server = start_server(args, app="ws_apps:ping_app", start_timeout=30)
     with H2Client("127.0.0.1", server.port, tls=scheme == "wss") as client:
-        ws, _ = _open(client, "/sock/echo")
+        ws, stream = _open(client, "/sock/echo",
+                           headers=[("sec-websocket-protocol", "chat.v2, chat.v1")])
+        assert stream.header("sec-websocket-protocol") == "chat.v1"  # RFC 8441 §5 keeps it
         pings = 0
         while pings < 3:
             event = ws.next_event(timeout=5)
