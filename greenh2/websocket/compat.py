@@ -16,7 +16,13 @@ records that the app owns the byte stream and the server writes no response of i
 
 It is published as `environ['werkzeug.socket']` (the key simple-websocket looks for first; its
 "werkzeug" mode makes flask-sock return a plain empty response after the WebSocket ends, which
-the server then drops) only on WebSocket handshake requests.
+the server then drops) only on WebSocket handshake requests (`upgrade.WebSocketRequest`).
+
+The server keeps three duties towards it: a graceful stop writes a 1001 Close between
+simple-websocket's frames (`going_away`); when the app returns, simple-websocket's thread gets
+`ws_handshake_timeout` to finish the closing handshake before the pipe ends (`finish`), so an
+HTTP/2 stream ends with END_STREAM rather than a reset; and `fileno()` gives simple-websocket's
+`ping_interval` selector a descriptor that polls readable while received bytes wait (`Doorbell`).
 """
 from __future__ import annotations
 
