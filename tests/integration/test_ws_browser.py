@@ -4,11 +4,16 @@ own origin and 1,000 echoes come back in order.
 Over HTTP/2 the browser must use RFC 8441 (extended CONNECT on the page's own connection): the
 app records what it saw (`greenh2.protocol` 'h2', a stream id), and the page POSTs its result.
 With `--http-protocols h1` the same page takes the HTTP/1.1 Upgrade path.
+
+The examples' own pages (examples/websocket_chat.py, examples/ws_echo.py) run unchanged too:
+the test types into the page's form through the DevTools protocol and reads the page's log; the
+access log says which protocol carried the WebSocket.
 """
 import json
+import re
 
 import pytest
-from support.browser import Chromium
+from support.browser import Chromium, DevTools
 from support.http1 import simple
 
 APP = "ws_apps:app"
@@ -75,3 +80,34 @@ def test_browser_websocket_over_http1(start_server, tls_args, tmp_path, ws_path)
     assert ws["HTTP_UPGRADE"].lower() == "websocket"
     if ws_path == "/ws/echo":
         assert ws["echoed"] == N
+
+
+# (WebSocket path, what the page logs once open, what it logs for our message)
+EXAMPLE_PAGES = {
+    "examples.websocket_chat:app": ("/chat", "* connected", "hello from chromium"),
+    "examples.ws_echo:app": ("/", "open", "echo: hello from chromium"),
+}
+LOG = 'document.getElementById("log").textContent'
+
+
+@pytest.mark.parametrize("protocols", ["h2,h1", "h1"])
+@pytest.mark.parametrize("app", sorted(EXAMPLE_PAGES))
+def test_example_page_in_browser(start_server, tls_args, tmp_path, app, protocols):
+    ws_path, opened, echoed = EXAMPLE_PAGES[app]
+    server = start_server(tls_args + ["--http-protocols", protocols, "--access-log", "-"],
+                          app=app, start_timeout=30)
+    url = f"https://127.0.0.1:{server.port}/"
+    with Chromium(url, str(tmp_path / "profile"), ["--remote-debugging-port=0"]) as browser:
+        with DevTools(browser) as page:
+            assert page.wait_for(f"{LOG}.includes({json.dumps(opened)})"), browser.log_tail()
+            page.evaluate('document.getElementById("m").value = "hello from chromium";'
+                          'document.getElementById("f").requestSubmit(); true')
+            assert page.wait_for(f"{LOG}.includes({json.dumps(echoed)})"), page.evaluate(LOG)
+            navigation = page.evaluate(
+                'performance.getEntriesByType("navigation")[0].nextHopProtocol')
+            page.evaluate("ws.close(1000); true")  # the WebSocket's request ends: access log
+    expected = "h2" if protocols == "h2,h1" else "http/1.1"
+    assert navigation == expected
+    # 200 on an RFC 8441 CONNECT stream (shown to the app as a GET), 101 after an HTTP/1.1 Upgrade
+    request = f'"GET {ws_path} HTTP/2.0" 200' if expected == "h2" else f'"GET {ws_path} HTTP/1.1" 101'
+    assert server.wait_for_stderr(re.escape(request), timeout=10), server.stderr_text()[-3000:]
