@@ -5,10 +5,15 @@ and `gunicorn -k greenh2.worker`, each with at least one exchange over HTTP/1.1 
 examples/ws_echo.py is gevent-websocket style (environ['wsgi.websocket']); examples/
 websocket_chat.py is flask-sock, and a message from one client reaches every connected client.
 """
+import signal
+import time
+
 import pytest
 from support.h2raw import H2Client, client_ssl_context
 from support.ws_h2 import H2WebSocket
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
+from wsproto.events import CloseConnection
 
 
 def _h1(port, path):
@@ -66,4 +71,27 @@ def test_example_with_greenh2_self_signed(start_server, app):
 def test_example_with_gunicorn_worker(gunicorn, certs, app):
     arbiter = gunicorn(app=app, tls=certs, workers=1, ready_path="/")
     EXAMPLES[app](arbiter.port)
+    assert "Traceback" not in arbiter.log_text(), arbiter.log_text()[-3000:]
+
+
+def test_chat_example_under_gunicorn_sigterm_closes_with_1001(gunicorn, certs):
+    """gunicorn's SIGTERM reaches flask-sock WebSockets on both transports as 1001 Going Away;
+    the arbiter exits within graceful_timeout."""
+    arbiter = gunicorn(["--graceful-timeout", "10"], app="examples.websocket_chat:app", tls=certs,
+                       workers=1, ready_path="/")
+    with H2Client("127.0.0.1", arbiter.port, tls=True) as client, \
+            _h1(arbiter.port, "/chat") as h1:
+        h2 = _h2(client, "/chat")
+        h1.send("before the stop")
+        assert h2.recv() == "before the stop" and h1.recv(timeout=5) == "before the stop"
+        started = time.monotonic()
+        arbiter.signal(signal.SIGTERM)
+        close = h2.recv(timeout=10)
+        assert isinstance(close, CloseConnection) and close.code == 1001, close
+        h2.send_raw(h2.ws.send(close.response()))
+        with pytest.raises(ConnectionClosed):
+            h1.recv(timeout=10)
+        assert h1.close_code == 1001
+    assert arbiter.wait_exit(15) == 0, arbiter.log_text()[-3000:]
+    assert time.monotonic() - started < 12
     assert "Traceback" not in arbiter.log_text(), arbiter.log_text()[-3000:]
