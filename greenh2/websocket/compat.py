@@ -224,6 +224,8 @@ class Doorbell:
 
     def close(self) -> None:
         self.pump.kill(block=False)
+        self.data, self.eof = b"", True
+        self.ready.set()  # a recv() still waiting (the app returned first) sees the end
         for fd in (self.rfd, self.wfd):
             try:
                 os.close(fd)

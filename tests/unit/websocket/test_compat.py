@@ -191,3 +191,14 @@ def test_fileno_polls_readable_only_while_bytes_wait():
     assert sock.recv(10) == b"c"
     assert not select.select([fd], [], [], 0)[0]
     sock.close()
+
+
+def test_closing_wakes_a_reader_waiting_on_the_doorbell():
+    pipe = GreenFakePipe("h2")
+    sock = PipeSocket(pipe)
+    sock.send(_handshake_bytes())
+    sock.fileno()
+    reader = gevent.spawn(sock.recv, 10)
+    gevent.sleep(0.01)
+    sock.close()  # e.g. finish() gave up waiting for simple-websocket's thread
+    assert reader.get(timeout=2) == b""
