@@ -1,6 +1,6 @@
 """The WebSocket echo scenario (WS): greenh2 over HTTP/1.1 and over HTTP/2 (RFC 8441) against
-gunicorn with gevent-websocket's worker, N concurrent clients echoing for a fixed time;
-messages/s and p99 latency.
+gunicorn with gevent-websocket's worker, over TLS and cleartext, N concurrent clients echoing
+for a fixed time; messages/s and p99 latency.
 
 Why this module exists: WebSockets are not HTTP requests, so h2load cannot drive them and the
 M scenarios' runner does not fit; this module owns the whole scenario (app, servers, load,
@@ -19,6 +19,7 @@ import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
+from typing import Any
 
 from benchmarks.certs import CertPair
 
@@ -27,7 +28,7 @@ EXTRA_PACKAGES = ["gevent-websocket", "wsproto"]  # in the benchmark venv, on fi
 _MARKER = ".bench-ws"
 
 
-def app(environ: dict, start_response):  # type: ignore[no-untyped-def]
+def app(environ: dict, start_response: Any) -> list:
     """Echo every message (gevent-websocket's interface); a plain request gets 200 'ready'."""
     ws = environ.get("wsgi.websocket")
     if ws is None:
@@ -117,39 +118,44 @@ def _measure(url: str, transport: str, load: Load) -> dict:
 
 
 def run(quick: bool, reps: int, names: list, cert: CertPair, log_dir: str) -> tuple:
-    """Run the WS scenario; (markdown table, results per row)."""
-    from benchmarks import servers
-
+    """Run the WS scenario over TLS and cleartext; (markdown table, results per row)."""
     ensure_packages(log_dir)
     load = QUICK if quick else FULL
     results: dict = {}
-    for label, server, argv, transport in TARGETS:
-        if server not in names:
-            continue
-        definition = servers.ServerDef(server, label, argv, server)
-        log = os.path.join(log_dir, f"WS-{server}-{transport}.log")
-        try:
-            running = servers.start(definition, "ws", cert, log, ready_check=_ready)
-        except servers.ServerError as exc:
-            results[label] = {"error": f"start failed: {str(exc).splitlines()[0]}"}
-            print(f"  WS {label}: START FAILED; log: {log}", flush=True)
-            continue
-        assert running is not None
-        runs = []
-        try:
-            for rep in range(reps):
-                with servers.RssSampler(running.proc.pid) as sampler:
-                    rec = _measure(running.url, transport, load)
-                rec["rss_mib"] = sampler.peak / 2**20
-                runs.append(rec)
-                print(f"  WS rep {rep + 1}/{reps} {label}: {rec.get('msg_per_s') or 0:,.0f} msg/s"
-                      f"  p99 {rec.get('p99_ms') or 0:.1f} ms  failed clients "
-                      f"{rec.get('failed_clients')}  {'; '.join(rec.get('errors_seen', []))[:160]}",
-                      flush=True)
-        finally:
-            running.stop()
-        results[label] = _summary(runs)
+    for security, pair in (("TLS", cert), ("cleartext", None)):
+        for label, server, argv, transport in TARGETS:
+            if server in names:
+                key = f"{label}, {security}"
+                log = os.path.join(log_dir, f"WS-{server}-{transport}-{security}.log")
+                results[key] = _run_target(key, server, argv, transport, pair, log, load, reps)
     return table(results, load), results
+
+
+def _run_target(key: str, server: str, argv: Any, transport: str, cert: CertPair | None,
+                log: str, load: Load, reps: int) -> dict:
+    from benchmarks import servers
+
+    definition = servers.ServerDef(server, key, argv, server)
+    try:
+        running = servers.start(definition, "ws", cert, log, ready_check=_ready)
+    except servers.ServerError as exc:
+        print(f"  WS {key}: START FAILED; log: {log}", flush=True)
+        return {"error": f"start failed: {str(exc).splitlines()[0]}"}
+    assert running is not None
+    runs = []
+    try:
+        for rep in range(reps):
+            with servers.RssSampler(running.proc.pid) as sampler:
+                rec = _measure(running.url, transport, load)
+            rec["rss_mib"] = sampler.peak / 2**20
+            runs.append(rec)
+            print(f"  WS rep {rep + 1}/{reps} {key}: {rec.get('msg_per_s') or 0:,.0f} msg/s"
+                  f"  p99 {rec.get('p99_ms') or 0:.1f} ms  failed clients "
+                  f"{rec.get('failed_clients')}  {'; '.join(rec.get('errors_seen', []))[:160]}",
+                  flush=True)
+    finally:
+        running.stop()
+    return _summary(runs)
 
 
 def _summary(runs: list) -> dict:
@@ -163,7 +169,7 @@ def _summary(runs: list) -> dict:
 
 
 def table(results: dict, load: Load) -> str:
-    lines = [f"**WS** WebSocket echo over TLS: {load.clients} clients, one connection each, "
+    lines = [f"**WS** WebSocket echo: {load.clients} clients, one connection each, "
              f"{load.size}-byte text messages, closed loop for {load.seconds:g} s (medians)", "",
              "| server | messages/s | p99 latency | failed clients | peak RSS |",
              "|---|---|---|---|---|"]
