@@ -45,6 +45,8 @@ def parse_args(argv: list | None) -> argparse.Namespace:
     p.add_argument("--results-md", default=os.path.join(HERE, "RESULTS.md"),
                    help="markdown report to write ('' to skip)")
     p.add_argument("--reinstall", action="store_true", help="upgrade the venv's packages")
+    p.add_argument("--metrics-cost", action="store_true", help="only the A/B cost of "
+                   "--metrics-bind (benchmarks/metrics_cost.py)")
     return p.parse_args(argv)
 
 
@@ -162,6 +164,9 @@ def run_scenario(sc, names: list, mode, args, cert, upload_file: str, active: li
 
 def main(argv: list | None = None) -> int:
     args = parse_args(argv)
+    if args.metrics_cost:  # greenh2 alone, from this checkout: no venv needed
+        from benchmarks import metrics_cost
+        return metrics_cost.main(["--quick"] if args.quick else [])
     if not bootstrap.in_venv():
         bootstrap.reexec_in_venv(sys.argv[1:] if argv is None else argv, LOGS, args.reinstall)
     from benchmarks import ceiling, report

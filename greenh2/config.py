@@ -133,6 +133,12 @@ class Config:
                                        bounds=(0.01, 3600))
     ws_idle_timeout: float = _opt(0.0, "Close a WebSocket (1001) after this many seconds without a "
                                   "message either way (0: never)", bounds=(0, 86400 * 7))
+    # --- operations: metrics, health, structured logs (issue 10, metrics/logs) -------------------
+    metrics_bind: str = _opt("", "Serve Prometheus /metrics, /healthz and /readyz on HOST:PORT "
+                             "(with --workers: in the master, aggregated; empty: off)",
+                             metavar="HOST:PORT")
+    log_format: str = _opt("text", "Error and access log lines: text, or json (one object per "
+                           "line)", choices=("text", "json"))
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -264,3 +270,5 @@ def _validate(cfg: Config) -> None:
         parse_bind(address)
     if cfg.health_path and not cfg.health_path.startswith("/"):
         raise ConfigError(f"health_path: {cfg.health_path!r} must start with /")
+    if cfg.metrics_bind and (parse_bind(cfg.metrics_bind).path or cfg.metrics_bind.startswith("fd:")):
+        raise ConfigError(f"metrics_bind {cfg.metrics_bind!r}: use HOST:PORT")

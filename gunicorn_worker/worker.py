@@ -15,7 +15,12 @@ import socket
 import sys
 from typing import Any
 
+from gunicorn.glogging import Logger
 from gunicorn.workers.base import Worker
+
+from gunicorn_worker import metrics
+
+metrics.prepare_arbiter()  # GREENH2_METRICS_BIND: before --preload imports the app, before fork
 
 
 class _ReqShim:
@@ -52,6 +57,10 @@ class _GunicornAccessLog:
 
 
 class GreenH2Worker(Worker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        metrics.start_in_arbiter(self.log)  # runs in the arbiter: once, for the first worker
+
     def init_process(self) -> None:
         from gevent import hub, monkey
         monkey.patch_all()
@@ -98,9 +107,12 @@ class GreenH2Worker(Worker):
         self._route_logging()
         for note in notes:
             self.log.info(note)
+        metrics.install_in_worker(config.metrics_bind, self.log)
         handler = build_handler(config, self.wsgi, pre_request=self._pre_request,
                                 post_request=self._post_request)
-        if self.log.access_log_enabled:
+        # As gunicorn's own workers do: every request goes through `self.log.access`, which
+        # feeds its access log and, with --statsd-host, its Statsd logger (a Logger subclass).
+        if self.log.access_log_enabled or type(self.log).access is not Logger.access:
             handler.dispatcher.access_log = _GunicornAccessLog(self.log)
         handler.dispatcher.on_request = self._count_request
         server = Server(config, handler, self.sockets)

@@ -15,6 +15,7 @@ from typing import Any
 
 from gevent import Timeout
 
+from greenh2 import observe
 from greenh2.config import Config
 from greenh2.errors import RemoteProtocolError
 from greenh2.http1.body import BodyReader, H1Sink
@@ -29,6 +30,7 @@ UPGRADE_BODY_MAX = 1 << 20  # a larger Upgrade request body is served over HTTP/
 _REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
             414: "URI Too Long", 431: "Request Header Fields Too Large", 501: "Not Implemented",
             505: "HTTP Version Not Supported"}
+_LIMIT_STATUS = {414: "request_line", 431: "request_fields"}  # limit_request_* (README: Limits)
 
 
 class Upgrade:
@@ -70,6 +72,8 @@ class H1Connection:
                 self._reject(exc.status)
                 return None
             except (TimeoutError, Timeout):
+                if first or not self.idle:  # the head did not arrive in time (slowloris)
+                    observe.OBSERVER.limit_tripped("slowloris")
                 return None
             except OSError:
                 return None
@@ -180,6 +184,9 @@ class H1Connection:
             pass
 
     def _reject(self, status: int) -> None:
+        limit = _LIMIT_STATUS.get(status)
+        if limit is not None:
+            observe.OBSERVER.limit_tripped(limit)
         reason = _REASONS.get(status, "Bad Request")
         body = f"{status} {reason}\n".encode()
         try:

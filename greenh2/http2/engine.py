@@ -34,8 +34,16 @@ from h2.settings import SettingCodes, Settings
 from h2.stream import StreamState
 from hyperframe.frame import GoAwayFrame
 
+from greenh2 import observe
 from greenh2.config import Config
-from greenh2.http2.inbound import FrameScanner, FrameSizeError, Goaway, HeaderBlockTooLarge, PrefaceError
+from greenh2.http2.inbound import (
+    FrameScanner,
+    FrameSizeError,
+    FrameTooLarge,
+    Goaway,
+    HeaderBlockTooLarge,
+    PrefaceError,
+)
 from greenh2.http2.limits import FloodGuard, TooMuch
 from greenh2.http2.rules import (
     CompressionFailure,
@@ -149,17 +157,27 @@ class Engine:
                     events.extend(self._collect_received())
             events = self.lengths.check(events, self.reset_stream)
         except FrameSizeError as exc:
+            if isinstance(exc, FrameTooLarge):
+                observe.OBSERVER.limit_tripped("frame_size")
             self._fail(ErrorCodes.FRAME_SIZE_ERROR, str(exc))
         except PrefaceError as exc:
             self._fail(ErrorCodes.PROTOCOL_ERROR, str(exc))
         except CompressionFailure as exc:
             self._fail(ErrorCodes.COMPRESSION_ERROR, str(exc))
-        except (TooMuch, HeaderBlockTooLarge) as exc:
+        except TooMuch as exc:
+            observe.OBSERVER.limit_tripped(exc.limit)
+            self._fail(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
+        except HeaderBlockTooLarge as exc:
+            observe.OBSERVER.limit_tripped("continuation")
             self._fail(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
         except ProtocolError as exc:  # h2 has queued its GOAWAY already
             self._collect()
             self.closed = True
-            raise ConnectionEnd(getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR), str(exc)) from None
+            code = getattr(exc, "error_code", ErrorCodes.PROTOCOL_ERROR)
+            if code == ErrorCodes.ENHANCE_YOUR_CALM:  # h2's DenialOfServiceError: HPACK bomb
+                observe.OBSERVER.limit_tripped("header_list_size")
+            observe.OBSERVER.goaway(True, code)
+            raise ConnectionEnd(code, str(exc)) from None
         self._collect()
         if self.failure is not None:
             raise self.failure
@@ -171,6 +189,7 @@ class Engine:
         events = []
         for stream_id, code in self.resets.sort_output(self.conn.data_to_send(), self._out):
             events.append(server_reset_event(stream_id, code))
+            observe.OBSERVER.reset(True, code)
             self.guard.count_local_reset()  # TooMuch: receive() ends the connection
         return events
 
@@ -178,6 +197,7 @@ class Engine:
         last = int.from_bytes(frame.payload[0:4], "big") & 0x7FFFFFFF
         code = int.from_bytes(frame.payload[4:8], "big")
         self.peer_goaway = PeerGoaway(code, last)
+        observe.OBSERVER.goaway(False, code)
         return self.peer_goaway
 
     def _fail(self, code: ErrorCodes, reason: str) -> None:
@@ -265,6 +285,7 @@ class Engine:
         except (StreamClosedError, ProtocolError):
             return
         self._collect()
+        observe.OBSERVER.reset(True, code)
         self.resets.note(stream_id)
         self.lengths.forget(stream_id)
         if not count:
@@ -272,6 +293,7 @@ class Engine:
         try:
             self.guard.count_local_reset()
         except TooMuch as exc:
+            observe.OBSERVER.limit_tripped(exc.limit)
             self.goaway(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
             self.failure = ConnectionEnd(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
             self.closed = True
@@ -292,6 +314,7 @@ class Engine:
         if code == ErrorCodes.NO_ERROR:
             self._graceful_goaway(last_stream_id)
             return
+        observe.OBSERVER.goaway(True, code)
         data = reason.encode("utf-8", "replace")[:256]
         self.conn.close_connection(code, additional_data=data, last_stream_id=last_stream_id)
         self._collect()
@@ -306,6 +329,7 @@ class Engine:
         frame.error_code = 0
         self._out += frame.serialize()
         self.sent_goaway = True
+        observe.OBSERVER.goaway(True, 0)
 
     def ping(self, opaque: bytes = b"greenh2!") -> None:
         self.conn.ping(opaque)

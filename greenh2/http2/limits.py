@@ -26,7 +26,12 @@ END_STREAM = 0x1
 
 
 class TooMuch(Exception):
-    """A flood limit was exceeded: the connection ends with ENHANCE_YOUR_CALM."""
+    """A flood limit was exceeded: the connection ends with ENHANCE_YOUR_CALM. `limit` names
+    the bucket (reported to the observer: greenh2_limit_trips_total)."""
+
+    def __init__(self, limit: str) -> None:
+        super().__init__(f"{limit} flood")
+        self.limit = limit
 
 
 class TokenBucket:
@@ -60,7 +65,7 @@ class FloodGuard:
 
     def _spend(self, name: str) -> None:
         if not self.buckets[name].take():
-            raise TooMuch(f"{name} flood")
+            raise TooMuch(name)
 
     def on_frame(self, ftype: int, flags: int, length: int, stream_id: int) -> None:
         """Called for every received frame header, before h2 sees the frame."""

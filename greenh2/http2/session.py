@@ -17,6 +17,7 @@ import h2.events as ev
 from gevent.event import Event
 from h2.errors import ErrorCodes
 
+from greenh2 import observe
 from greenh2.config import Config
 from greenh2.errors import StreamGone
 from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
@@ -169,6 +170,7 @@ class H2Session:
                 raise StreamGone("connection lost")
             self.drained.clear()
             if not self.drained.wait(self.config.send_timeout):
+                observe.OBSERVER.limit_tripped("send_timeout")
                 self._lost("client stopped reading")
                 raise StreamGone("client stopped reading")
 
@@ -253,6 +255,8 @@ class H2Session:
                     stream.on_end()
             elif kind is ev.StreamReset:
                 stream = streams.get(event.stream_id)
+                if event.remote_reset:
+                    observe.OBSERVER.reset(False, event.error_code)
                 if stream is not None:
                     stream.on_gone(f"reset by client ({event.error_code!r})")
             elif self.engine.is_flow_event(event):
@@ -284,6 +288,10 @@ class H2Session:
         stream_id = event.stream_id
         if self.draining or self.live >= self.config.max_concurrent_streams:
             # RFC 9113 §5.1.2 / §8.7: refused streams were not processed; the client may retry.
+            observer = observe.OBSERVER
+            observer.refused_stream()
+            if not self.draining:
+                observer.limit_tripped("concurrent_streams")
             self.engine.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             if self.engine.failure:
                 raise self.engine.failure
@@ -311,6 +319,7 @@ class H2Session:
         if offer is not None:
             self.websockets[stream_id] = open_websocket(stream, head, offer, self.config)
         self.live += 1
+        observe.OBSERVER.stream_opened()
         stream.greenlet = gevent.spawn(self._run_stream, stream, head)
 
     def _run_stream(self, stream: H2Stream, head: RequestHead) -> None:
@@ -338,6 +347,7 @@ class H2Session:
         stream.inbox.clear()
         del self.streams[stream.id]
         self.live -= 1
+        observe.OBSERVER.stream_closed()
         self.wake.set()
         self._maybe_done()
 

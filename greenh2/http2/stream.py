@@ -14,6 +14,7 @@ from gevent.event import Event
 from h2.errors import ErrorCodes
 from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 
+from greenh2 import observe
 from greenh2.config import Config
 from greenh2.errors import StreamGone
 from greenh2.http2.engine import Engine
@@ -98,6 +99,7 @@ class H2Stream:
                 raise StreamGone(self.error)
             self.readable.clear()
             if not self.readable.wait(self.session.config.body_timeout):
+                observe.OBSERVER.limit_tripped("body_timeout")
                 self.reset(ErrorCodes.CANCEL)
                 raise StreamGone("request body timeout")
         data = self.inbox.popleft()
@@ -167,6 +169,7 @@ class H2Stream:
         if self.session.engine.send_window(self.id) > 0:
             return
         if not self.writable.wait(self.session.config.send_timeout):
+            observe.OBSERVER.limit_tripped("send_timeout")
             self.reset(ErrorCodes.CANCEL)
             raise StreamGone("send window stayed closed (data dribble)")
 

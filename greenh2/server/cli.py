@@ -75,16 +75,22 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def setup_logging(config: Config) -> None:
-    handler: logging.Handler
-    if config.error_log in ("", "-"):
-        handler = logging.StreamHandler(sys.stderr)
-    else:
-        handler = logging.FileHandler(config.error_log)
-    handler.setFormatter(logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
-                                          "%Y-%m-%d %H:%M:%S %z"))
-    log.handlers[:] = [handler]
-    log.setLevel(config.log_level.upper())
-    log.propagate = False
+    from greenh2.ops.logs import setup_logging as setup
+    setup(config)
+
+
+def start_metrics(config: Config, in_master: bool) -> None:
+    """--metrics-bind: count into prometheus_client and serve /metrics, /healthz, /readyz.
+    With --workers the master listens and every process writes its own multiprocess files
+    (the directory must be set before prometheus_client is imported: here, before the fork)."""
+    if not config.metrics_bind:
+        return
+    from greenh2.ops import metrics
+    if in_master:
+        metrics.prepare_multiprocess()
+    metrics.install_observer()
+    from greenh2.ops.health import start_listener, url
+    log.info("Metrics at: %s (and /healthz, /readyz)", url(start_listener(config.metrics_bind)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,6 +115,10 @@ def main(argv: list[str] | None = None) -> None:
             log.info("Listening at: %s (%s)", url, _protocols(config))
     if config.workers > 1:
         from greenh2.server.prefork import Master
+        try:
+            start_metrics(config, in_master=True)
+        except ConfigError as exc:
+            fail(str(exc))
         announce()
         sys.exit(Master(config, listeners, lambda socks: run_worker(config, socks)).run())
     sys.exit(run_worker(config, listeners, announce))
@@ -147,7 +157,11 @@ def run_worker(config: Config, listeners: list[Any], announce: Any = None) -> in
     if config.monkey_patch:
         from gevent import monkey
         monkey.patch_all()
+    from greenh2.observe import STATE
+    STATE.start_draining()  # /readyz: not ready until this process accepts
     try:
+        if config.workers == 1:
+            start_metrics(config, in_master=False)
         if config.app:
             from greenh2.server.apploader import load_app
             app = load_app(config.app)
@@ -165,6 +179,9 @@ def run_worker(config: Config, listeners: list[Any], announce: Any = None) -> in
         if announce is not None:  # after the app loaded: a failed start prints only its error
             announce()
         log.info("greenh2 %s serving (pid %d)", __version__, os.getpid())
+        STATE.ready_again()
+        from greenh2.server.prefork import notify_ready
+        notify_ready()  # with --workers: the master counts this worker as serving
         if config.workers == 1:
             systemd.ready(f"serving on {len(listeners)} listener(s)")
     if config.workers == 1:  # the main process talks to systemd; pre-forked workers do not

@@ -15,6 +15,7 @@ from typing import Any
 
 from gevent import Timeout
 
+from greenh2 import observe
 from greenh2.config import Config
 from greenh2.http1.connection import H1Connection
 from greenh2.http2.inbound import PREFACE
@@ -51,6 +52,7 @@ class ConnectionHandler:
                 transport.handshake(self.config.handshake_timeout)
             self._serve(transport, sock, address, deadline)
         except (TimeoutError, Timeout):
+            observe.OBSERVER.limit_tripped("slowloris")  # handshake_timeout
             log.debug("connection from %s timed out before its first request", address)
         except OSError as exc:
             log.debug("connection from %s ended: %s", address, exc)
@@ -64,26 +66,35 @@ class ConnectionHandler:
         protocols = self.config.protocols
         if transport.alpn == "h2" or (protocols == ("h2",) and not transport.alpn):
             preread = sniff(transport, deadline)  # the preface, too, must come by the deadline
-            self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread))
+            self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread), "h2")
             return
         preread = b""
         if "h2" in protocols and transport.alpn != "http/1.1" and \
                 (transport.secure or self.config.h2c_prior_knowledge):
             preread = sniff(transport, deadline)
             if preread[:3] == PREFACE[:3]:
-                self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread))
+                self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread),
+                          "h2")
                 return
         if not preread and transport.alpn != "http/1.1" and "h1" not in protocols:
             return
         h1 = H1Connection(transport, self.config, self.dispatcher, info, preread, deadline)
-        upgrade = self._run(h1)
+        upgrade = self._run(h1, "http/1.1")
         if upgrade is not None and not self.stopping:
             preface = sniff(transport, time.monotonic() + self.config.handshake_timeout, upgrade.rest)
             session = H2Session(transport, self.config, self.dispatcher, info, preread=preface,
                                 upgrade=(upgrade.head, upgrade.settings, upgrade.body))
-            self._run(session)
+            self._run(session, "h2", upgraded=True)
 
-    def _run(self, session: Any) -> Any:
+    def _run(self, session: Any, protocol: str, upgraded: bool = False) -> Any:
+        """Serve one session, reported to the observer as an open `protocol` connection
+        (`upgraded`: the HTTP/1.1 connection that became this one was counted already)."""
+        observer = observe.OBSERVER
+        tls = session.transport.secure
+        if upgraded:
+            observer.connection_upgraded(tls)
+        else:
+            observer.connection_opened(protocol, tls)
         self.active.add(session)
         try:
             if self.stopping:
@@ -91,6 +102,7 @@ class ConnectionHandler:
             return session.serve()
         finally:
             self.active.discard(session)
+            observer.connection_closed(protocol, tls)
 
     def _conninfo(self, transport: Any, sock: socket.socket, address: Any) -> ConnInfo:
         local = sock.getsockname()

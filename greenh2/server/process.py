@@ -16,10 +16,10 @@ from gevent.event import Event
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
+from greenh2 import observe
 from greenh2.config import Config
 from greenh2.observe import STATE
 from greenh2.server.connection import ConnectionHandler
-from greenh2.wsgi.accesslog import AccessLog
 from greenh2.wsgi.dispatch import Dispatcher
 
 log = logging.getLogger("greenh2")
@@ -27,7 +27,8 @@ log = logging.getLogger("greenh2")
 
 def build_handler(config: Config, app: Callable[..., Any], **hooks: Any) -> ConnectionHandler:
     """The app, access log and TLS context wrapped into the per-connection entry point."""
-    access = AccessLog(config.access_log, config.access_log_format) if config.access_log else None
+    from greenh2.ops.logs import access_log
+    access = access_log(config)
     dispatcher = Dispatcher(app, config, access, **hooks)
     ssl_context = None
     if config.tls_enabled:
@@ -44,11 +45,21 @@ def as_gevent_socket(sock: socket.socket) -> socket.socket:
     return gsocket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
 
 
+class _ConnectionPool(Pool):
+    """gevent's Pool, reporting each time a connection fills it (worker_connections)."""
+
+    def spawn(self, *args: Any, **kwargs: Any) -> Any:
+        greenlet = super().spawn(*args, **kwargs)
+        if self.full():
+            observe.OBSERVER.limit_tripped("worker_connections")
+        return greenlet
+
+
 class Server:
     def __init__(self, config: Config, handler: ConnectionHandler, listeners: list[socket.socket]) -> None:
         self.config = config
         self.handler = handler
-        self.pool = Pool(config.worker_connections)  # full pool: accepting pauses (floods)
+        self.pool = _ConnectionPool(config.worker_connections)  # full: accepting pauses (floods)
         self.servers = [StreamServer(as_gevent_socket(s), handler.handle, spawn=self.pool)
                         for s in listeners]
         self.stopping = Event()
@@ -78,6 +89,8 @@ class Server:
                 gevent.signal_handler(sig, self._signal_stop)
             gevent.signal_handler(signal.SIGQUIT, self._quick_stop)
             gevent.signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored without --workers"))
+            from greenh2.ops.logs import reopen
+            gevent.signal_handler(signal.SIGUSR1, reopen)  # logrotate
         for server in self.servers:
             server.start()
 

@@ -39,8 +39,16 @@ class _Atoms(dict):
 class AccessLog:
     def __init__(self, target: str, fmt: str) -> None:
         self.fmt = fmt
+        self.target = target
         self.stream: TextIO = sys.stderr if target == "-" else open(target, "a", buffering=1)
         self.pid = str(os.getpid())
+
+    def reopen(self) -> None:
+        """Open the file at the configured path again (logrotate moved the old one: SIGUSR1)."""
+        if self.target == "-":
+            return
+        old, self.stream = self.stream, open(self.target, "a", buffering=1)
+        old.close()
 
     def line(self, environ: dict[str, Any], resp: Response, duration: float) -> str:
         headers = {n.lower(): v for n, v in (resp.headers or [])}

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from greenh2 import observe
 from greenh2.config import Config
 from greenh2.observe import STATE
 from greenh2.wsgi.accesslog import AccessLogger
@@ -55,7 +56,8 @@ class Dispatcher:
         pool = self.pool if "wsgi.websocket" not in head.extra else None
         if pool is not None:
             pull, sink = pool.bridge_pull(pull), pool.bridge_sink(sink)
-        environ = build_environ(head, conn, InputStream(pull))
+        body = InputStream(pull)
+        environ = build_environ(head, conn, body)
         if self.scheme_headers and (self.trusted is None or conn.remote_addr in self.trusted):
             _apply_forwarded_scheme(environ, self.scheme_headers)
         if self.pre_request is not None:
@@ -66,10 +68,13 @@ class Dispatcher:
         else:
             resp = run_app(self.app, environ, sink, self.config.server_header)
         self.requests += 1
+        duration = time.time() - started
+        observe.OBSERVER.request_done(environ["greenh2.protocol"], head.method, resp.status,
+                                      duration, body.consumed, resp.bytes_sent)
         if self.post_request is not None:
             self.post_request(environ, resp)
         if self.access_log is not None:
-            self.access_log.log(environ, resp, time.time() - started)
+            self.access_log.log(environ, resp, duration)
         if self.on_request is not None:
             self.on_request(self.requests)
 

@@ -13,6 +13,7 @@ from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any, Protocol
 
+from greenh2 import observe
 from greenh2.errors import PeerGone, RemoteProtocolError, StreamGone
 from greenh2.wsgi.environ import Headers
 from greenh2.wsgi.trailers import check_trailers
@@ -195,6 +196,8 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
         log.debug("stream ended under the app: %s", exc)
     except RemoteProtocolError as exc:  # e.g. bad chunked framing met while the app read
         log.debug("bad request body: %s", exc)
+        if exc.status == 431:  # an HTTP/1.1 trailer section over limit_request_field*
+            observe.OBSERVER.limit_tripped("request_fields")
         _send_error(resp, exc.status, _phrase(exc.status))
     except Exception as exc:  # the app's bugs must not take the connection down
         if isinstance(exc, _HANDLED) and _taken_over(sink, resp):
