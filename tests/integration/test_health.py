@@ -48,9 +48,9 @@ def test_readyz_turns_503_on_sigterm_while_inflight_finishes(start_server, worke
 
 
 def test_readyz_503_during_reload_until_new_workers_serve(start_server, tmp_path):
-    """SIGHUP with --workers: 503 while the new generation boots (its app takes 1 s to import),
+    """SIGHUP with --workers: 503 while the new generation boots (its app takes 0.5 s to import),
     200 again once it serves; requests keep succeeding throughout."""
-    (tmp_path / "slowboot.py").write_text("import time\ntime.sleep(1.0)\nfrom apps import app\n")
+    (tmp_path / "slowboot.py").write_text("import time\ntime.sleep(0.5)\nfrom apps import app\n")
     srv = start_server(["--metrics-bind", "127.0.0.1:0", "-w", "2"], app="slowboot:app",
                        cwd=str(tmp_path))
     _, readyz = _ops(srv)
