@@ -24,9 +24,9 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Message, Ping, Pong, TextMessage
 from wsproto.utilities import LocalProtocolError
 
+from greenh2 import observe
 from greenh2.config import Config
 from greenh2.errors import PeerGone
-from greenh2.observe import OBSERVER
 from greenh2.websocket.handshake import VERSION, Offer, response_headers
 from greenh2.websocket.pipe import GuardedPipe, PipeClosed
 
@@ -82,7 +82,7 @@ class WebSocket:
         self.protocol = subprotocol
         self._conn = Connection(ConnectionType.SERVER, extensions=list(extensions))
         self._reader = gevent.spawn(self._read_loop)
-        OBSERVER.event("websocket_opened", protocol=self.pipe.transport)
+        observe.OBSERVER.event("websocket_opened", protocol=self.pipe.transport)
         if self._going_away:
             self.close(1001, "server shutting down")
 
@@ -156,7 +156,7 @@ class WebSocket:
                 self._ended.wait(self.config.ws_handshake_timeout + 1.0)
             self._reader.kill(block=True, timeout=1.0)
         self.pipe.close()
-        OBSERVER.event("websocket_closed", protocol=self.pipe.transport,
+        observe.OBSERVER.event("websocket_closed", protocol=self.pipe.transport,
                        code=self.close_code if self.close_code is not None else 1006)
 
     def _close_quietly(self, code: int, reason: str) -> None:

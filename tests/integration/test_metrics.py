@@ -179,3 +179,27 @@ def test_metrics_bind_must_be_host_port():
     res = run_cli(["--metrics-bind", "unix:/tmp/x.sock"], timeout=20)
     assert res.returncode == 2
     assert res.stderr.strip() == "greenh2: error: metrics_bind 'unix:/tmp/x.sock': use HOST:PORT"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_websockets_gauge(start_server, workers):
+    """The WebSocket layer's websocket_opened/closed events (the generic observer entry) move
+    greenh2_websockets; counted in the worker, aggregated where the listener runs."""
+    from websockets.sync.client import connect
+    srv = start_server(["--metrics-bind", "127.0.0.1:0", "-w", str(workers)],
+                       app="websocket_apps:app")
+    url = metrics_url(srv)
+    ws_url = srv.url_for("/echo").replace("http://", "ws://")
+    with connect(ws_url, open_timeout=5, close_timeout=5) as a, \
+            connect(ws_url, open_timeout=5, close_timeout=5) as b:
+        a.send("x")
+        b.send("y")
+        assert (a.recv(timeout=5), b.recv(timeout=5)) == ("x", "y")
+        deadline = time.monotonic() + 5  # the opened event follows the handshake response
+        while scrape(url).value("greenh2_websockets", protocol="http/1.1") != 2 \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert scrape(url).value("greenh2_websockets", protocol="http/1.1") == 2
+    after = settled(url)
+    assert after.value("greenh2_websockets") == 0
+    assert after.value("greenh2_requests_total", protocol="http/1.1", status="1xx") == 2
