@@ -77,8 +77,6 @@ def test_every_greenh2_command_line_in_deploy_is_valid(monkeypatch):
         assert config_of(argv, where).app == argv[-1] and ":" in argv[-1], (where, text)
 
 
-# Named in the docs before its branch lands; drop once Config has it (then it is checked as usual).
-PENDING_FLAGS = {"--metrics-bind"} - {"--" + n.replace("_", "-") for n in FIELDS}
 OTHER_TOOLS_FLAGS = {"--now", "--http2", "--http2-prior-knowledge", "--socket", "--backend",
                      "--stop", "--start", "--servers", "--drain-timeout", "--up-timeout",
                      "--use-http2", "--stop-timeout", "--rm"}
@@ -87,7 +85,7 @@ OTHER_TOOLS_FLAGS = {"--now", "--http2", "--http2-prior-knowledge", "--socket", 
 def test_every_flag_named_in_the_deploy_docs_is_a_config_option():
     """`--foo` in the READMEs is a Config option, or another tool's flag named in the list above."""
     known = {"--" + n.replace("_", "-") for n in FIELDS} | {"--no-" + n.replace("_", "-") for n in FIELDS}
-    known |= {"--config", "--version", "--help"} | OTHER_TOOLS_FLAGS | PENDING_FLAGS
+    known |= {"--config", "--version", "--help"} | OTHER_TOOLS_FLAGS
     docs = glob.glob(os.path.join(DEPLOY, "**", "README.md"), recursive=True)
     assert len(docs) >= 6, docs
     for path in docs:
@@ -190,9 +188,6 @@ def manifests():
 
 
 def test_kubernetes_manifests_agree_with_the_image_and_config():
-    if "metrics_bind" not in FIELDS:
-        pytest.skip("the Deployment's probes use --metrics-bind, which the metrics branch adds "
-                    "(issue 10); this checkout's Config has no metrics_bind yet")
     docs = manifests()
     assert {"Deployment", "Service", "PodDisruptionBudget", "HorizontalPodAutoscaler"} <= set(docs)
     dep = docs["Deployment"]
