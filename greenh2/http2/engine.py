@@ -36,6 +36,7 @@ from hyperframe.frame import GoAwayFrame
 from greenh2.config import Config
 from greenh2.http2.inbound import FrameScanner, FrameSizeError, Goaway, HeaderBlockTooLarge, PrefaceError
 from greenh2.http2.limits import FloodGuard, TooMuch
+from greenh2.http2.request import HeaderBlockChecker
 from greenh2.http2.rules import (
     CompressionFailure,
     ContentLengthCheck,
@@ -70,17 +71,22 @@ class PeerGoaway:
 
 
 def _h2_configuration() -> H2Configuration:
-    # Outbound headers are validated once, in the WSGI layer, when the app calls start_response.
+    # Outbound headers are validated once, in the WSGI layer, when the app calls start_response;
+    # inbound ones once per block in request.py (a malformed request is a stream error there,
+    # RFC 9113 §8.1.1, where h2 would end the connection).
     return H2Configuration(client_side=False, header_encoding=None,
                            validate_outbound_headers=False, normalize_outbound_headers=False,
-                           validate_inbound_headers=True, normalize_inbound_headers=True)
+                           validate_inbound_headers=False, normalize_inbound_headers=False)
 
 
 class Engine:
     def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self.checker = HeaderBlockChecker()
+        self.heads = self.checker.heads  # stream id -> RequestHead of this receive()'s requests
         self.conn = ServerConnection(_h2_configuration())
-        self.conn.decoder = StrictDecoder()
+        self.conn.checker = self.checker
+        self.conn.decoder = StrictDecoder(self.checker)
         self.guard = FloodGuard(config, clock)
         # A field block's encoded size is at most about its decoded size (RFC 7541 §4.1 counts
         # 32 octets per field on top of name and value), so one frame of slack past
@@ -136,6 +142,7 @@ class Engine:
         if self.closed:
             return []
         events: list[Any] = []
+        self.heads.clear()
         try:
             for piece in self.scanner.feed(data):
                 if isinstance(piece, Goaway):
@@ -143,6 +150,8 @@ class Engine:
                 else:
                     events.extend(self.conn.receive_data(piece))
                     events.extend(self._collect_received())
+            if self.checker.malformed:
+                events = self._drop_malformed(events)
             events = self.lengths.check(events, self.reset_stream)
         except FrameSizeError as exc:
             self._fail(ErrorCodes.FRAME_SIZE_ERROR, str(exc))
@@ -160,6 +169,29 @@ class Engine:
         if self.failure is not None:
             raise self.failure
         return events
+
+    def _drop_malformed(self, events: list[Any]) -> list[Any]:
+        """RFC 9113 §8.1.1: a malformed request or trailer section is a stream error
+        PROTOCOL_ERROR; its neighbours go on. The stream's DATA events stay, so the session
+        gives their connection window back; a running handler is told its stream is gone."""
+        bad = self.checker.malformed
+        out = []
+        for event in events:
+            sid = getattr(event, "stream_id", 0)
+            if sid not in bad:
+                out.append(event)
+            elif type(event) is ev.DataReceived:
+                out.append(event)
+        for sid in bad:
+            opened_now = sid in self.heads or any(
+                type(e) is ev.RequestReceived and e.stream_id == sid for e in events)
+            self.heads.pop(sid, None)
+            if sid in self.conn.streams:
+                self.reset_stream(sid, ErrorCodes.PROTOCOL_ERROR)
+            if not opened_now:
+                out.append(server_reset_event(sid, ErrorCodes.PROTOCOL_ERROR))
+        bad.clear()
+        return out
 
     def _collect_received(self) -> list[Any]:
         """Queue h2's answer to received frames (see h2rules.ResetLedger); the resets h2 sent on

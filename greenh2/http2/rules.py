@@ -2,6 +2,8 @@
 
 * A field block that fails to decode must be COMPRESSION_ERROR (RFC 9113 §4.3); h2 says
   PROTOCOL_ERROR. `StrictDecoder` raises `CompressionFailure`, which h2 lets through.
+* h2 ends the connection for any malformed request; RFC 9113 §8.1.1 asks for a stream error.
+  `ServerConnection` + `StrictDecoder` hand each decoded block to request.HeaderBlockChecker.
 * content-length must equal the DATA received (RFC 9113 §8.1.1); h2 checks DATA frames but not a
   stream that HEADERS ends (a bodiless request, or trailers). `ContentLengthCheck` does that.
 * Frames on a stream we reset must be ignored (RFC 9113 §5.1, closed), but h2 answers each with
@@ -24,6 +26,8 @@ from h2.stream import StreamState
 from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
+from greenh2.http2.request import HeaderBlockChecker
+
 _RST_STREAM = 0x3
 _RESETS_REMEMBERED = 1024  # streams whose late frames are ignored; older ones are h2's business
 
@@ -34,27 +38,43 @@ class CompressionFailure(Exception):
 
 
 class StrictDecoder(Decoder):
+    """Decoding failures are COMPRESSION_ERROR; every decoded block passes `checker` (RFC 9113
+    §8.2/§8.3 request and trailer rules, request.py) before h2 sees it."""
+
+    def __init__(self, checker: HeaderBlockChecker | None = None) -> None:
+        super().__init__()
+        self.checker = checker
+
     def decode(self, data: bytes, raw: bool = False) -> Any:
         try:
-            return super().decode(data, raw=raw)
+            headers = super().decode(data, raw=raw)
         except OversizedHeaderListError:
             raise  # HPACK bomb (CVE-2019-9516): h2 ends the connection with ENHANCE_YOUR_CALM
         except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
             raise CompressionFailure(f"field block decoding failed: {exc}") from None
+        return headers if self.checker is None else self.checker.checked(headers)
 
 
 _TRAILER_STATES = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)  # a HEADERS here is trailers
 
 
 class ServerConnection(H2Connection):
-    """h2's connection with one change: a trailer section that fails h2's field validation
-    resets its stream with PROTOCOL_ERROR instead of ending the connection. The field block
-    has been HPACK-decoded before h2 validates it, so the connection's compression state is
-    intact and the other streams go on. The RST_STREAM leaves through h2's output, where
-    `ResetLedger` turns it into a StreamReset event and counts it toward the reset budget."""
+    """h2's server connection with two changes, both so that one bad field block costs only
+    its stream (RFC 9113 §8.1.1), not the connection:
+    * it tells the header checker (request.py) which block comes next: a new request (stream
+      not known to h2 yet) or a trailer section; h2's own inbound validation is off
+      (engine._h2_configuration) and the checker decides what is malformed;
+    * a trailer section h2 itself refuses (no END_STREAM) resets its stream with
+      PROTOCOL_ERROR. The block has been HPACK-decoded by then, so the connection's
+      compression state is intact. The RST_STREAM leaves through h2's output, where
+      `ResetLedger` turns it into a StreamReset event and counts it toward the reset budget."""
+
+    checker: HeaderBlockChecker
 
     def _receive_headers_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)
+        self.checker.begin(frame.stream_id, stream is None,
+                           bool(self.local_settings.enable_connect_protocol))
         if stream is None or stream.state_machine.state not in _TRAILER_STATES:
             return super()._receive_headers_frame(frame)
         try:

@@ -282,8 +282,8 @@ class H2Session:
             if self.engine.failure:
                 raise self.engine.failure
             return
-        head = request_head(event.headers, self.conninfo.url_scheme)
-        head.stream_id = stream_id
+        head = self.engine.heads.pop(stream_id)  # built and validated once, in request.py
+        head.scheme = head.scheme or self.conninfo.url_scheme
         if event.stream_ended is not None:
             head.body_length = 0
         self._open_stream(stream_id, head, b"", ended=event.stream_ended is not None)
@@ -320,29 +320,3 @@ class H2Session:
         self.live -= 1
         self.wake.set()
         self._maybe_done()
-
-
-def request_head(headers: list[tuple[bytes, bytes]], default_scheme: str) -> RequestHead:
-    """An HTTP/2 header block (validated by h2, RFC 9113 §8.3) as a RequestHead."""
-    method = target = authority = ""
-    scheme = default_scheme
-    fields: Headers = []
-    for raw_name, raw_value in headers:
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-        if name[0] == ":":
-            if name == ":method":
-                method = value
-            elif name == ":path":
-                target = value
-            elif name == ":authority":
-                authority = value
-            elif name == ":scheme":
-                scheme = value
-            continue
-        if name == "host" and not authority:
-            authority = value
-            continue
-        fields.append((name, value))
-    if method == "OPTIONS" and not target:
-        target = "*"
-    return RequestHead(method, target, "HTTP/2.0", fields, authority, scheme)
