@@ -80,7 +80,7 @@ class ResponseEncoder(Encoder):
         self._resizes: list[int] = []  # table size changes not yet signalled (§4.2)
 
     # h2 sets this when the peer's SETTINGS_HEADER_TABLE_SIZE changes (RFC 9113 §6.5.2).
-    @property  # type: ignore[override]
+    @property
     def header_table_size(self) -> int:
         return self._max
 

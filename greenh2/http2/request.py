@@ -166,6 +166,7 @@ class HeaderBlockChecker:
         self.allow_protocol = False
         self.heads: dict[int, RequestHead] = {}
         self.malformed: dict[int, str] = {}
+        self._last: tuple[Any, bool, Any] = (None, False, None)  # (block, allow_protocol, head)
 
     def begin(self, stream_id: int, is_request: bool, allow_protocol: bool) -> None:
         self.stream_id, self.is_request, self.allow_protocol = stream_id, is_request, allow_protocol
@@ -176,11 +177,20 @@ class HeaderBlockChecker:
             return headers
         self.stream_id = 0
         try:
-            if self.is_request:
-                self.heads[sid] = parse_request(headers, self.allow_protocol)
-            else:
+            if not self.is_request:
                 check_trailers(headers)
+            elif headers is self._last[0] and self.allow_protocol == self._last[1]:
+                self.heads[sid] = _copy(self._last[2])  # the decoder's cached block again
+            else:
+                head = parse_request(headers, self.allow_protocol)
+                self._last = (headers, self.allow_protocol, head)
+                self.heads[sid] = _copy(head)
         except Malformed as exc:
             self.malformed[sid] = str(exc)
             return []
         return headers
+
+
+def _copy(head: RequestHead) -> RequestHead:
+    return RequestHead(head.method, head.target, head.protocol, list(head.headers),
+                       head.authority, head.scheme)

@@ -29,6 +29,7 @@ from hpack.exceptions import HPACKError, OversizedHeaderListError
 from greenh2.http2.request import HeaderBlockChecker
 
 _RST_STREAM = 0x3
+_ONE_BYTE_INDEXED = bytes(range(0x81, 0xFF))  # indexed field, index 1..126 (RFC 7541 §6.1)
 _RESETS_REMEMBERED = 1024  # streams whose late frames are ignored; older ones are h2's business
 
 
@@ -44,15 +45,30 @@ class StrictDecoder(Decoder):
     def __init__(self, checker: HeaderBlockChecker | None = None) -> None:
         super().__init__()
         self.checker = checker
+        # Blocks made only of one-byte indexed fields (RFC 7541 §6.1) leave the dynamic table
+        # as it is, so while no other block arrives they always decode to the same list: a
+        # client repeating its request (h2load, a proxy's health check) costs a dict lookup.
+        self._indexed: dict[bytes, Any] = {}
 
     def decode(self, data: bytes, raw: bool = False) -> Any:
+        headers = self._indexed.get(data)
+        if headers is None:
+            headers = self._decode(data, raw)
+        return headers if self.checker is None else self.checker.checked(headers)
+
+    def _decode(self, data: bytes, raw: bool) -> Any:
+        indexed = not bytes(data).translate(None, _ONE_BYTE_INDEXED)
+        if not indexed or len(self._indexed) >= 64:
+            self._indexed.clear()  # the table may change: cached decodings are stale
         try:
             headers = super().decode(data, raw=raw)
         except OversizedHeaderListError:
             raise  # HPACK bomb (CVE-2019-9516): h2 ends the connection with ENHANCE_YOUR_CALM
         except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
             raise CompressionFailure(f"field block decoding failed: {exc}") from None
-        return headers if self.checker is None else self.checker.checked(headers)
+        if indexed and raw:
+            self._indexed[bytes(data)] = headers
+        return headers
 
 
 _TRAILER_STATES = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)  # a HEADERS here is trailers

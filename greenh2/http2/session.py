@@ -263,10 +263,10 @@ class H2Session:
         if stream_id:
             stream = self.streams.get(stream_id)
             if stream is not None:
-                stream.writable.set()
+                stream.on_window()
             return
         for stream in self.streams.values():
-            stream.writable.set()
+            stream.on_window()
 
     def _on_peer_goaway(self, event: PeerGoaway) -> None:
         if event.error_code:

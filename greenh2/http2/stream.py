@@ -53,8 +53,9 @@ class H2Stream:
         self.inbox: deque[bytes] = deque()
         self.ended = False
         self.error: str | None = None
-        self.readable = Event()
-        self.writable = Event()
+        # Made only when the handler has to wait (most requests never do): one object less each.
+        self.readable: Event | None = None
+        self.writable: Event | None = None
         self.unacked = 0  # flow-controlled bytes received, not yet given back
         self.greenlet: Any = None  # the handler greenlet, once spawned
         self.request_done = False
@@ -69,7 +70,8 @@ class H2Stream:
         if data:
             self.inbox.append(data)
             self.unacked += len(data)
-        self.readable.set()
+        if self.readable is not None:
+            self.readable.set()
 
     def on_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
         """A trailing HEADERS with END_STREAM (RFC 9113 §8.1); h2 has refused pseudo-headers
@@ -78,14 +80,21 @@ class H2Stream:
 
     def on_end(self) -> None:
         self.ended = True
-        self.readable.set()
+        if self.readable is not None:
+            self.readable.set()
 
     def on_gone(self, why: str) -> None:
         """Reset by the peer, or the connection is going: the handler's next I/O raises."""
         if self.error is None:
             self.error = why
-        self.readable.set()
-        self.writable.set()
+        if self.readable is not None:
+            self.readable.set()
+        self.on_window()
+
+    def on_window(self) -> None:
+        """The send window may have opened (WINDOW_UPDATE, SETTINGS) or the stream is gone."""
+        if self.writable is not None:
+            self.writable.set()
 
     # --- handler side: request body ----------------------------------------------------------
 
@@ -96,6 +105,8 @@ class H2Stream:
                 return b""
             if self.error:
                 raise StreamGone(self.error)
+            if self.readable is None:
+                self.readable = Event()
             self.readable.clear()
             if not self.readable.wait(self.session.config.body_timeout):
                 self.reset(ErrorCodes.CANCEL)
@@ -163,7 +174,10 @@ class H2Stream:
 
     def _wait_for_window(self) -> None:
         """Flow control (RFC 9113 §5.2): wait in this greenlet until the peer opens the window."""
+        if self.writable is None:
+            self.writable = Event()
         self.writable.clear()
+        self._check()  # gone while this greenlet was elsewhere: do not wait for a window
         if self.session.engine.send_window(self.id) > 0:
             return
         if not self.writable.wait(self.session.config.send_timeout):
