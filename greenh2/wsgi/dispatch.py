@@ -51,16 +51,18 @@ class Dispatcher:
                     self.config.server_header)
             return
         started = time.time()
-        if self.pool is not None:
-            pull, sink = self.pool.bridge_pull(pull), self.pool.bridge_sink(sink)
+        job = None
+        if self.pool is not None:  # the thread sees the job's faces; the job calls the real ones
+            job = self.pool.job(pull, sink)
+            pull, sink = job.pull, job
         environ = build_environ(head, conn, InputStream(pull))
         if self.scheme_headers and (self.trusted is None or conn.remote_addr in self.trusted):
             _apply_forwarded_scheme(environ, self.scheme_headers)
         if self.pre_request is not None:
             self.pre_request(environ)
-        if self.pool is not None:
+        if self.pool is not None and job is not None:
             environ["wsgi.multithread"] = True
-            resp = self.pool.run(self.app, environ, sink, self.config.server_header)
+            resp = self.pool.run(job, self.app, environ, self.config.server_header)
         else:
             resp = run_app(self.app, environ, sink, self.config.server_header)
         self.requests += 1
