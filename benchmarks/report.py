@@ -163,7 +163,7 @@ def targets_table(results: dict) -> str:
         ok, text = target(key, per, None)
         lower = BY_KEY[key].metric == "wall s"
         xb = ratio(key, row, per.get(BASELINE))
-        xg = _vs(row, per.get("granian"), lower)
+        xg = None if BY_KEY[key].metric == "sse" else _vs(row, per.get("granian"), lower)
         value = _cell(key, row, None) if row else "-"
         out.append(f"| {key} | {value} | {'-' if xb is None else f'{xb:.2f}x'} | "
                    f"{'-' if xg is None else f'{xg * 100:.0f} %'} | {text} | "

@@ -20,6 +20,7 @@ from h2.errors import ErrorCodes
 from greenh2.config import Config
 from greenh2.errors import StreamGone
 from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
+from greenh2.http2.starter import STARTER
 from greenh2.http2.stream import H2Stream
 from greenh2.wsgi.environ import ConnInfo, Headers, RequestHead
 
@@ -297,7 +298,7 @@ class H2Session:
         stream.ended = ended
         self.streams[stream_id] = stream
         self.live += 1
-        stream.greenlet = gevent.spawn(self._run_stream, stream, head)
+        STARTER.add(stream, self._run_stream, self._stream_finished, stream, head)
 
     def _run_stream(self, stream: H2Stream, head: RequestHead) -> None:
         try:
