@@ -86,6 +86,22 @@ class ServerConnection(H2Connection):
       `ResetLedger` turns it into a StreamReset event and counts it toward the reset budget."""
 
     checker: HeaderBlockChecker
+    _purge_at = 64
+
+    @property
+    def open_inbound_streams(self) -> int:
+        """h2 counts open streams on every new stream, walking all of them (and dropping the
+        closed ones from `streams` as it goes): O(streams) per request. Its only use is the
+        SETTINGS_MAX_CONCURRENT_STREAMS check, and greenh2 keeps h2's limit at 2^31-1 and
+        counts live handlers itself (engine._H2_STREAM_CAP). So the walk runs only when 64
+        more streams are known than after the last one; in between the dict's size, an upper
+        bound, is answered. Closed streams stay bounded (at most 64 more than the open ones)."""
+        known = len(self.streams)
+        if known < self._purge_at:
+            return known
+        count = super().open_inbound_streams  # purges closed streams
+        self._purge_at = len(self.streams) + 64
+        return count
 
     def _receive_headers_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)

@@ -23,6 +23,17 @@ _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "transf
                          "upgrade"))
 
 
+_FIELD_NAMES: dict[str, bytes] = {}  # WSGI header name -> HTTP/2 field name (b"": dropped)
+
+
+def _field_name(name: str) -> bytes:
+    lname = name.lower()
+    wire = b"" if lname in _HOP_BY_HOP else lname.encode("latin-1")
+    if len(_FIELD_NAMES) < 512:  # names repeat across responses; bounded for odd apps
+        _FIELD_NAMES[name] = wire
+    return wire
+
+
 class StreamOwner(Protocol):
     """What a stream uses of its connection (`H2Session`): the engine, the config, the writer."""
     engine: Engine
@@ -142,11 +153,13 @@ class H2Stream:
 
     def _send_block(self, block: list[tuple[bytes, bytes]], headers: Headers, end: bool) -> None:
         self._check()
+        names = _FIELD_NAMES
         for name, value in headers:
-            lname = name.lower()
-            if lname in _HOP_BY_HOP:
-                continue  # RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2
-            block.append((lname.encode("latin-1"), value.encode("latin-1")))
+            wire = names.get(name)
+            if wire is None:
+                wire = _field_name(name)
+            if wire:  # b"": RFC 9113 §8.2.2, connection-specific fields are malformed in HTTP/2
+                block.append((wire, value.encode("latin-1")))
         session = self.session
         session.wait_output_room()
         try:

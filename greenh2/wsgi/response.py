@@ -53,12 +53,19 @@ def check_headers(status: str, headers: Any) -> int:
         name, value = item
         if type(name) is not str or type(value) is not str:
             raise TypeError(f"WSGI header name and value must be str: {item!r}")
+        if item in _CHECKED:  # the same (name, value) passed before: apps repeat their headers
+            continue
         if not name or not _TOKEN.issuperset(name):
             raise ValueError(f"invalid header name {name!r}")
         if "\r" in value or "\n" in value or "\0" in value:
             raise ValueError(f"header {name!r} value contains CR, LF or NUL")
         value.encode("latin-1")  # UnicodeEncodeError is a ValueError
+        if len(_CHECKED) < 1024:
+            _CHECKED.add(item)
     return int(status[:3])
+
+
+_CHECKED: set[tuple[str, str]] = set()  # header fields that passed check_headers (bounded)
 
 
 class Response:

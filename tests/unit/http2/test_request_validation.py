@@ -201,3 +201,16 @@ def test_decoder_cache_follows_the_dynamic_table():
     assert got == want
     assert got[1] == [(b":method", b"GET"), (b"x-a", b"1")]
     assert got[4] == [(b":method", b"GET"), (b"x-b", b"2")]  # same bytes, new meaning
+
+
+def test_closed_streams_do_not_pile_up_in_h2():
+    """h2's per-request walk over all streams runs once per 64 new streams (rules.py); closed
+    streams must still be dropped from h2's table, so it stays bounded."""
+    engine, client = connect()
+    for _ in range(1000):
+        sid = client.get_next_available_stream_id()
+        client.send_headers(sid, GOOD, end_stream=True)
+        engine.receive(client.data_to_send())
+        engine.send_headers(sid, [(b":status", b"204")], end_stream=True)
+        client.receive_data(engine.take_output())
+    assert len(engine.conn.streams) <= 64 + 1
