@@ -8,6 +8,7 @@ not application work.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -97,4 +98,15 @@ def sse(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     return _events(count, interval)
 
 
-APPS = {"hello": hello, "sleep50": sleep50, "download": download, "upload": upload, "sse": sse}
+_HASH_INPUT = b"\x5a" * (8 << 20)
+
+
+def hashwork(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """Block in C code gevent cannot patch: sha256 over 8 MiB (hashlib releases the GIL, so
+    OS threads can hash in parallel while the event loop keeps serving)."""
+    digest = hashlib.sha256(_HASH_INPUT).hexdigest().encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(digest)))])
+    return [digest]
+
+
+APPS = {"hashwork": hashwork, "hello": hello, "sleep50": sleep50, "download": download, "upload": upload, "sse": sse}

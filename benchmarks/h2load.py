@@ -97,7 +97,8 @@ def parse(text: str, h1: bool = False) -> H2LoadResult:
 
 def run(url: str, clients: int, streams: int, requests: int | None = None,
         duration: float | None = None, warmup: float = 0.0, h1: bool = False,
-        data_file: str | None = None, timeout: float = 60.0) -> H2LoadResult:
+        data_file: str | None = None, timeout: float = 60.0,
+        log_file: str | None = None) -> H2LoadResult:
     """One h2load run on one thread: `-n requests` or `-D duration` (then `timeout` is extended)."""
     argv = ["h2load", "-t", "1", "-c", str(clients), "-m", str(streams)]
     if duration is not None:
@@ -111,6 +112,8 @@ def run(url: str, clients: int, streams: int, requests: int | None = None,
         argv.append("--h1")
     if data_file:
         argv += ["-d", data_file]
+    if log_file:  # per request: start (us since epoch), status, duration (us)
+        argv.append(f"--log-file={log_file}")
     argv.append(url)
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,

@@ -104,7 +104,7 @@ def tables(results: dict, servers: list, ceiling: dict | None) -> str:
         cells = [f"**{key}** {BY_KEY[key].title}"]
         cells += [_cell(key, per_server.get(s), base) for s in servers]
         if show_target:
-            ok, text = target(key, per_server.get("greenh2") or {}, base, ceil)
+            ok, text = target(key, per_server, ceil)
             cells += [text, {True: "PASS", False: "FAIL", None: "n/a"}[ok]]
         lines.append("| " + " | ".join(cells) + " |")
     out = ["\n".join(lines), ""]
@@ -150,6 +150,50 @@ def tables(results: dict, servers: list, ceiling: dict | None) -> str:
                        f"{'-' if r is None else f'{r:.2f}'} | {row.get('errors', 0):,} | "
                        f"{_ms(mean)} | {_ms(mx)} | {spread} | {rss} | {notes} |")
     return "\n".join(out) + "\n"
+
+
+def targets_table(results: dict) -> str:
+    """Issue 12's targets for greenh2: ratio to gunicorn and to Granian per scenario, met or
+    missed, and the --threads ratio to greenlet mode."""
+    from benchmarks.scenarios import threads_target
+    out = ["", "Targets (issue 12) for greenh2:", "",
+           "| Scenario | greenh2 | x gunicorn | x Granian | target | met? |", "|---|---|---|---|---|---|"]
+    for key, per in results.items():
+        row = per.get("greenh2") or {}
+        ok, text = target(key, per, None)
+        lower = BY_KEY[key].metric == "wall s"
+        xb = ratio(key, row, per.get(BASELINE))
+        xg = None if BY_KEY[key].metric == "sse" else _vs(row, per.get("granian"), lower)
+        value = _cell(key, row, None) if row else "-"
+        out.append(f"| {key} | {value} | {'-' if xb is None else f'{xb:.2f}x'} | "
+                   f"{'-' if xg is None else f'{xg * 100:.0f} %'} | {text} | "
+                   f"{ {True: 'met', False: 'MISSED', None: 'n/a'}[ok] } |")
+        if key == "M1" and per.get("greenh2-threads"):
+            tok, x = threads_target(per)
+            out.append(f"| M1 --threads 8 | {_cell(key, per['greenh2-threads'], None)} | | | "
+                       f"{'-' if x is None else f'{x * 100:.0f} %'} of greenlet mode, target >= 75 % | "
+                       f"{ {True: 'met', False: 'MISSED', None: 'n/a'}[tok] } |")
+    return "\n".join(out) + "\n"
+
+
+def _vs(row: dict, other: dict | None, lower: bool) -> float | None:
+    if not other or not other.get("value") or not row or row.get("value") is None:
+        return None
+    return other["value"] / row["value"] if lower else row["value"] / other["value"]
+
+
+def pictures(charts: list, prof: dict) -> str:
+    """Markdown for the charts and the M2 profile (flame graph + share table)."""
+    out = [""]
+    if charts:
+        out += ["## Charts", ""] + [f"![{os.path.basename(c)}]({c})" for c in charts] + [""]
+    if prof.get("svg"):
+        out += ["## Where greenh2's time goes (M2, py-spy, this run)", "",
+                f"Flame graph: [{prof['svg']}]({prof['svg']}) (open it in a browser to zoom).", "",
+                f"![flame graph]({prof['svg']})", "", prof["table"], ""]
+    elif prof.get("error"):
+        out += [f"Profile skipped: {prof['error']}", ""]
+    return "\n".join(out)
 
 
 def write_json(path: str, payload: dict) -> None:

@@ -26,6 +26,7 @@ from benchmarks import bootstrap  # noqa: E402  (stdlib only; everything else ne
 
 OUT = os.path.join(HERE, "out")
 LOGS = os.path.join(OUT, "logs")
+LATENCY = os.path.join(OUT, "latency")  # h2load --log-file of each server's first repetition
 BODY_BYTES = 1 << 20  # M4 download size (benchmarks.apps default) and M5 upload file size
 
 
@@ -47,10 +48,14 @@ def parse_args(argv: list | None) -> argparse.Namespace:
     p.add_argument("--reinstall", action="store_true", help="upgrade the venv's packages")
     p.add_argument("--metrics-cost", action="store_true", help="only the A/B cost of "
                    "--metrics-bind (benchmarks/metrics_cost.py)")
+    p.add_argument("--no-profile", action="store_true", help="skip the py-spy flame graph and "
+                   "profile table of greenh2 under M2")
+    p.add_argument("--no-charts", action="store_true", help="skip the matplotlib charts")
     return p.parse_args(argv)
 
 
-def measure(sc, url: str, mode, args: argparse.Namespace, upload_file: str) -> dict:
+def measure(sc, url: str, mode, args: argparse.Namespace, upload_file: str,
+            latency_log: str | None = None) -> dict:
     """One repetition of scenario `sc` against `url`; a flat record."""
     from benchmarks import h2load
     from benchmarks.scenarios import m7_shape
@@ -73,7 +78,8 @@ def measure(sc, url: str, mode, args: argparse.Namespace, upload_file: str) -> d
                    requests=None if sc.timed else sc.requests,
                    duration=(args.duration or mode.duration) if sc.timed else None,
                    warmup=mode.warmup if sc.timed else 0.0, h1=sc.h1,
-                   data_file=upload_file if sc.upload else None, timeout=sc.timeout)
+                   data_file=upload_file if sc.upload else None, timeout=sc.timeout,
+                   log_file=latency_log)
     value: float | None = None
     if r.ok:
         if sc.metric == "req/s":
@@ -105,7 +111,8 @@ def summarize(sc, runs: list, start_error: str) -> dict:
         rep = sorted(runs, key=lambda r: (r.get("value") is None, r.get("value") or 0))
         mid = rep[(len(rep) - 1) // 2] if vals else runs[0]
         for k in ("streams", "completed", "failed", "unfinished", "gap_p50_ms", "gap_p99_ms",
-                  "gap_max_ms", "first_p50_ms", "first_p99_ms", "elapsed_s", "client_cpu_s"):
+                  "gap_max_ms", "first_p50_ms", "first_p99_ms", "elapsed_s", "client_cpu_s",
+                  "gap_hist_ms", "first_hist_ms"):
             out[k] = mid.get(k)
         out["completed"] = min(r.get("completed", 0) for r in runs)
     return out
@@ -120,6 +127,9 @@ def run_scenario(sc, names: list, mode, args, cert, upload_file: str, active: li
     summaries: dict = {}
     for name in names:
         log = os.path.join(LOGS, f"{sc.key}-{name}.log")
+        if servers.SERVERS[name].only and sc.key not in servers.SERVERS[name].only:
+            summaries[name] = None  # a variant measured only where it answers a question
+            continue
         try:
             r = servers.start(servers.SERVERS[name], sc.app, cert if sc.tls else None, log,
                               ready_path=sc.ready_path, ready_check=h2load.ready_check)
@@ -143,8 +153,9 @@ def run_scenario(sc, names: list, mode, args, cert, upload_file: str, active: li
                     runs[name].append({"value": None, "errors": 0, "error":
                                        f"server exited ({r.proc.returncode}): {r.log_tail(3)}"})
                     continue
+                latency_log = os.path.join(LATENCY, f"{sc.key}-{name}.tsv") if rep == 0 else None
                 with servers.RssSampler(r.proc.pid) as sampler:
-                    rec = measure(sc, r.url, mode, args, upload_file)
+                    rec = measure(sc, r.url, mode, args, upload_file, latency_log)
                 rec["rss"] = sampler.peak
                 runs[name].append(rec)
                 v = rec.get("value")
@@ -162,6 +173,28 @@ def run_scenario(sc, names: list, mode, args, cert, upload_file: str, active: li
     return summaries, runs
 
 
+def profile_m2(mode, seconds: float) -> dict:
+    """greenh2 under M2's load while py-spy samples it: flame graph + share table (profile.py)."""
+    from benchmarks import h2load, profile, servers
+
+    svg, raw = os.path.join(HERE, "flame-m2.svg"), os.path.join(OUT, "profile-m2.txt")
+    r = servers.start(servers.SERVERS["greenh2"], "hello", None, os.path.join(LOGS, "profile.log"),
+                      ready_check=h2load.ready_check)
+    load = subprocess.Popen(["h2load", "-t", "1", "-c", "50", "-m", "10", "-D",
+                             str(int(2 * seconds + 10)), r.url + "/"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        error = profile.record(r.proc.pid, seconds, svg, raw)
+    finally:
+        load.kill()
+        load.wait()
+        r.stop()
+    if error:
+        print(f"bench: profile skipped: {error}", flush=True)
+        return {"error": error}
+    return {"svg": os.path.relpath(svg, HERE), "table": profile.table(raw)}
+
+
 def main(argv: list | None = None) -> int:
     args = parse_args(argv)
     if args.metrics_cost:  # greenh2 alone, from this checkout: no venv needed
@@ -172,7 +205,7 @@ def main(argv: list | None = None) -> int:
     from benchmarks import ceiling, report
     from benchmarks.certs import make_cert
     from benchmarks.scenarios import FULL, QUICK, SCENARIOS, target
-    from benchmarks.servers import BASELINE, SERVERS
+    from benchmarks.servers import SERVERS
 
     mode = QUICK if args.quick else FULL
     names = [n for n in (args.only.split(",") if args.only else SERVERS) if n]
@@ -184,6 +217,7 @@ def main(argv: list | None = None) -> int:
     scenarios = [s for s in SCENARIOS if not keys or s.key in keys]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind the finally blocks
     os.makedirs(LOGS, exist_ok=True)
+    os.makedirs(LATENCY, exist_ok=True)
     cert = make_cert(os.path.join(OUT, "certs"))
     upload_file = os.path.join(OUT, "upload-1MiB.bin")
     with open(upload_file, "wb") as f:
@@ -208,20 +242,29 @@ def main(argv: list | None = None) -> int:
     finally:
         for r in list(active):
             r.stop()
-    body = report.tables(results, names, ceil) if scenarios else ""
+    prof: dict = {}
+    if "greenh2" in names and scenarios and not args.no_profile:
+        print("bench: profile of greenh2 under M2 (py-spy)", flush=True)
+        prof = profile_m2(mode, 5.0 if args.quick else 10.0)
+    charts: list = []
+    if scenarios and not args.no_charts:
+        from benchmarks import charts as charts_mod
+        charts = [os.path.relpath(p, HERE) for p in charts_mod.draw_all(results, names, LATENCY, HERE)]
+    body = report.tables(results, names, ceil) + report.targets_table(results) if scenarios else ""
     ws_results = None
     if not keys or "WS" in keys:  # WebSocket echo: benchmarks/ws_echo.py owns the scenario
         from benchmarks import ws_echo
         ws_table, ws_results = ws_echo.run(args.quick, args.reps or mode.reps, names, cert, LOGS)
         body += "\n" + ws_table
+    body += report.pictures(charts, prof)
     targets = {}
     for key, per in results.items():
-        ok, text = target(key, per.get("greenh2") or {}, per.get(BASELINE), ceil["req_per_s"])
+        ok, text = target(key, per, ceil["req_per_s"])
         targets[key] = {"pass": ok, "target": text}
     report.write_json(args.json, {"command": command, "mode": mode.name, "when": when,
                                   "machine": info, "ceiling": ceil, "servers": names,
                                   "results": results, "targets": targets, "runs": raw,
-                                  "ws_echo": ws_results})
+                                  "ws_echo": ws_results, "charts": charts, "profile": prof})
     if args.results_md:
         report.write_results_md(args.results_md, body, info, command.strip(), mode.name, when)
     print()

@@ -43,7 +43,11 @@ SCENARIOS: list = [
              streams=1),
     Scenario("M7", "concurrent SSE streams, 100 per conn, 1 event per 100 ms for 5 s", "sse",
              clients=100, streams=100, timed=False, metric="sse", ready_path="/?count=1"),
+    Scenario("M8", "handler blocking in C (sha256 of 8 MiB), TLS, -c 8 -m 1", "hashwork",
+             clients=8, streams=1),
 ]
+# Scenarios whose load is the same as M1's, for the --threads target (issue 12).
+THREADS_SERVER = "greenh2-threads"
 BY_KEY = {s.key: s for s in SCENARIOS}
 
 
@@ -70,32 +74,57 @@ def m7_shape(streams: int) -> tuple:
     return max(1, streams // per_conn), per_conn
 
 
-def target(key: str, row: dict, base: dict | None, ceiling: float | None) -> tuple:
-    """(passed or None when it cannot be judged, text of the target) for greenh2's result `row`.
+def _ratio(row: dict, other: dict | None, lower_is_better: bool = False) -> float | None:
+    if not other or not other.get("value") or row.get("value") is None:
+        return None
+    if lower_is_better:
+        return other["value"] / row["value"] if row["value"] else None
+    return row["value"] / other["value"]
 
-    `row`/`base` are summaries (see run.summarize) of greenh2 and of the gunicorn baseline.
-    """
-    if not row or row.get("error"):
+
+def target(key: str, per_server: dict, ceiling: float | None = None) -> tuple:
+    """(passed or None when it cannot be judged, text of the target) for greenh2 in scenario
+    `key`; `per_server` maps server names to summaries (see run.summarize). Issue 12's targets:
+    ratios against gunicorn's gevent worker (the baseline) and against Granian."""
+    row = per_server.get("greenh2") or {}
+    if not row or row.get("error") or row.get("value") is None:
         return None, "no result"
-    value = row.get("value")
-    ratio = (value / base["value"]) if base and base.get("value") and value is not None else None
+    base, granian = per_server.get("gunicorn"), per_server.get("granian")
+    lower = key == "M3b"
+    x_base, x_gran = _ratio(row, base, lower), _ratio(row, granian, lower)
+
+    def judge(checks: list, text: str) -> tuple:
+        return (None if any(c is None for c in checks) else all(checks)), text
+
     if key in ("M1", "M2"):
-        share = (value / ceiling) if ceiling and value is not None else None
-        spread = row.get("max_s", 0) <= 5 * row.get("mean_s", 0) if row.get("mean_s") else None
-        checks = [ratio is not None and ratio >= 2, share is not None and share >= 0.5, spread]
-        ok = None if ratio is None or share is None else all(bool(c) for c in checks)
-        return ok, ">=2x gunicorn, >=50% ceiling, max<=5x mean"
+        spread = row["max_s"] <= 5 * row["mean_s"] if row.get("mean_s") and row.get("max_s") else None
+        return judge([None if x_base is None else x_base >= 2.5,
+                      None if x_gran is None else x_gran >= 0.35, spread],
+                     ">=2.5x gunicorn, >=35% of Granian, max<=5x mean")
     if key == "M3":
-        return (None if ratio is None else ratio >= 25), ">=25x gunicorn"
+        return judge([None if x_base is None else x_base >= 40,
+                      None if x_gran is None else x_gran >= 1.0], ">=40x gunicorn, >=1x Granian")
     if key == "M3b":
-        return (value is not None and value < 0.2 and not row.get("errors")), "< 0.2 s"
+        return (row["value"] < 0.08 and not row.get("errors")), "< 0.08 s"
     if key in ("M4", "M5"):
-        return (None if ratio is None else ratio >= 2.5), ">=2.5x gunicorn"
+        return judge([None if x_base is None else x_base >= 3,
+                      None if x_gran is None else x_gran >= 0.8], ">=3x gunicorn, >=80% of Granian")
     if key == "M6":
-        return (None if ratio is None else ratio >= 1.0), ">=1x gunicorn"
+        return judge([None if x_base is None else x_base >= 1.0], ">=1x gunicorn")
     if key == "M7":
-        p99 = row.get("gap_p99_ms")
-        ok = (row.get("completed") == row.get("streams") and p99 is not None and p99 < 500
-              and row.get("rss_mib", 1e9) < 300)
-        return ok, "all complete, gap p99<500 ms, RSS<300 MiB"
+        p99, first = row.get("gap_p99_ms"), row.get("first_p99_ms")
+        ok = (row.get("completed") == row.get("streams") and p99 is not None and p99 < 250
+              and first is not None and first < 1000 and row.get("rss_mib", 1e9) < 200)
+        return ok, "all complete, gap p99<250 ms, first-event p99<1 s, RSS<200 MiB"
+    if key == "M8":
+        threads = per_server.get(THREADS_SERVER)
+        x = _ratio(threads, row) if threads else None
+        return (None if x is None else x > 1.0), "--threads 8 beats greenlet mode"
     return None, ""
+
+
+def threads_target(per_server: dict) -> tuple:
+    """M1: greenh2 --threads 8 at >= 75 % of greenlet mode's rate (issue 12)."""
+    row, threads = per_server.get("greenh2"), per_server.get(THREADS_SERVER)
+    x = _ratio(threads, row) if threads and row else None
+    return (None if x is None else x >= 0.75), x

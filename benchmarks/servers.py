@@ -56,12 +56,16 @@ def _granian(app: str, port: int, cert: CertPair | None) -> list:
     return argv + [f"benchmarks.apps:{app}"]
 
 
-def _greenh2(app: str, port: int, cert: CertPair | None) -> list:
+def _greenh2(app: str, port: int, cert: CertPair | None, extra: tuple = ()) -> list:
     argv = [sys.executable, "-m", "greenh2", "-b", f"127.0.0.1:{port}", "--workers", "1",
-            "--log-level", "warning"]
+            "--log-level", "warning", *extra]
     if cert:
         argv += ["--certfile", cert.certfile, "--keyfile", cert.keyfile]
     return argv + [f"benchmarks.apps:{app}"]
+
+
+def _greenh2_threads(app: str, port: int, cert: CertPair | None) -> list:
+    return _greenh2(app, port, cert, ("--threads", "8"))
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class ServerDef:
     label: str  # how the tables name it
     argv: ArgvBuilder
     package: str  # distribution whose version the report shows
+    only: tuple = ()  # scenario keys it runs (empty: all)
 
 
 SERVERS: dict = {s.name: s for s in [
@@ -77,6 +82,8 @@ SERVERS: dict = {s.name: s for s in [
     ServerDef("hypercorn", "hypercorn uvloop", _hypercorn, "hypercorn"),
     ServerDef("granian", "granian wsgi", _granian, "granian"),
     ServerDef("greenh2", "greenh2", _greenh2, "greenh2"),
+    ServerDef("greenh2-threads", "greenh2 --threads 8", _greenh2_threads, "greenh2",
+              only=("M1", "M8")),
 ]}
 BASELINE = "gunicorn"
 

@@ -161,6 +161,15 @@ def pct(values: list, q: float) -> float | None:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+def histogram(values: list, width_ms: int = 5) -> list:
+    """[[bucket start in ms, count], ...] of the non-empty buckets (for the report's charts)."""
+    counts: dict = {}
+    for v in values:
+        b = int(v * 1000) // width_ms * width_ms
+        counts[b] = counts.get(b, 0) + 1
+    return sorted([k, c] for k, c in counts.items())
+
+
 def connect(host: str, port: int, ctx: ssl.SSLContext | None, timeout: float) -> socket.socket:
     sock = socket.create_connection((host, port), timeout=timeout)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -238,6 +247,7 @@ def run(url: str, connections: int, streams: int, deadline: float) -> dict:
             "gap_p50_ms": ms(pct(stats.gaps, 0.50)), "gap_p99_ms": ms(pct(stats.gaps, 0.99)),
             "gap_max_ms": ms(max(stats.gaps) if stats.gaps else None),
             "first_p50_ms": ms(pct(stats.first, 0.50)), "first_p99_ms": ms(pct(stats.first, 0.99)),
+            "gap_hist_ms": histogram(stats.gaps), "first_hist_ms": histogram(stats.first, 50),
             "errors_seen": errors[:5]}
 
 

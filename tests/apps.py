@@ -259,6 +259,17 @@ def hop(environ, start_response):
     return [body]
 
 
+_C_BLOCK = b"\x5a" * (4 << 20)
+
+
+def c_block(environ, start_response):
+    """Block in C code gevent cannot patch: sha256 over ?mb= MiB (hashlib releases the GIL)."""
+    h = hashlib.sha256()
+    for _ in range(int(_qs(environ).get("mb", "64")) // 4):
+        h.update(_C_BLOCK)
+    return _text(start_response, h.hexdigest() + "\n")
+
+
 def not_found(environ, start_response):
     return _text(start_response, "not found: %s\n" % environ.get("PATH_INFO"), "404 Not Found")
 
@@ -278,6 +289,7 @@ ROUTES = {
     "/head": head,
     "/lint-warnings": lint_warnings,
     "/pid": pid,
+    "/c-block": c_block,
 }
 UNWRAPPED = {
     "/early-hints": early_hints,

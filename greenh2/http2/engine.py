@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import h2.events as ev
 from h2.config import H2Configuration
-from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
-from h2.stream import StreamState
 from hyperframe.frame import GoAwayFrame
 
 from greenh2 import observe
@@ -45,6 +43,8 @@ from greenh2.http2.inbound import (
     PrefaceError,
 )
 from greenh2.http2.limits import FloodGuard, TooMuch
+from greenh2.http2.outbound import ResponseEncoder, sendable_stream, write_headers, write_last_data
+from greenh2.http2.request import HeaderBlockChecker
 from greenh2.http2.rules import (
     CompressionFailure,
     ContentLengthCheck,
@@ -57,7 +57,6 @@ from greenh2.http2.rules import (
 # h2 treats "too many streams" as a connection error; we keep its own limit out of the way and
 # refuse excess streams one by one with REFUSED_STREAM (RFC 9113 §5.1.2), counting live handlers.
 _H2_STREAM_CAP = 2**31 - 1
-_SENDABLE = (StreamState.OPEN, StreamState.HALF_CLOSED_REMOTE)
 _DATA_HEADER = struct.Struct(">BHBBL").pack  # RFC 9113 §4.1: 24-bit length, type 0x0 DATA
 
 
@@ -79,17 +78,23 @@ class PeerGoaway:
 
 
 def _h2_configuration() -> H2Configuration:
-    # Outbound headers are validated once, in the WSGI layer, when the app calls start_response.
+    # Outbound headers are validated once, in the WSGI layer, when the app calls start_response;
+    # inbound ones once per block in request.py (a malformed request is a stream error there,
+    # RFC 9113 §8.1.1, where h2 would end the connection).
     return H2Configuration(client_side=False, header_encoding=None,
                            validate_outbound_headers=False, normalize_outbound_headers=False,
-                           validate_inbound_headers=True, normalize_inbound_headers=True)
+                           validate_inbound_headers=False, normalize_inbound_headers=False)
 
 
 class Engine:
     def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self.checker = HeaderBlockChecker()
+        self.heads = self.checker.heads  # stream id -> RequestHead of this receive()'s requests
         self.conn = ServerConnection(_h2_configuration())
-        self.conn.decoder = StrictDecoder()
+        self.conn.checker = self.checker
+        self.conn.decoder = StrictDecoder(self.checker)
+        self.conn.encoder = ResponseEncoder()  # one HPACK context for every block we send
         self.guard = FloodGuard(config, clock)
         # A field block's encoded size is at most about its decoded size (RFC 7541 §4.1 counts
         # 32 octets per field on top of name and value), so one frame of slack past
@@ -148,6 +153,7 @@ class Engine:
         if self.closed:
             return []
         events: list[Any] = []
+        self.heads.clear()
         try:
             for piece in self.scanner.feed(data):
                 if isinstance(piece, Goaway):
@@ -155,6 +161,8 @@ class Engine:
                 else:
                     events.extend(self.conn.receive_data(piece))
                     events.extend(self._collect_received())
+            if self.checker.malformed:
+                events = self._drop_malformed(events)
             events = self.lengths.check(events, self.reset_stream)
         except FrameSizeError as exc:
             if isinstance(exc, FrameTooLarge):
@@ -182,6 +190,29 @@ class Engine:
         if self.failure is not None:
             raise self.failure
         return events
+
+    def _drop_malformed(self, events: list[Any]) -> list[Any]:
+        """RFC 9113 §8.1.1: a malformed request or trailer section is a stream error
+        PROTOCOL_ERROR; its neighbours go on. The stream's DATA events stay, so the session
+        gives their connection window back; a running handler is told its stream is gone."""
+        bad = self.checker.malformed
+        out = []
+        for event in events:
+            sid = getattr(event, "stream_id", 0)
+            if sid not in bad:
+                out.append(event)
+            elif type(event) is ev.DataReceived:
+                out.append(event)
+        for sid in bad:
+            opened_now = sid in self.heads or any(
+                type(e) is ev.RequestReceived and e.stream_id == sid for e in events)
+            self.heads.pop(sid, None)
+            if sid in self.conn.streams:
+                self.reset_stream(sid, ErrorCodes.PROTOCOL_ERROR)
+            if not opened_now:
+                out.append(server_reset_event(sid, ErrorCodes.PROTOCOL_ERROR))
+        bad.clear()
+        return out
 
     def _collect_received(self) -> list[Any]:
         """Queue h2's answer to received frames (see h2rules.ResetLedger); the resets h2 sent on
@@ -222,9 +253,12 @@ class Engine:
         self._out.clear()
         return data
 
-    def send_headers(self, stream_id: int, headers: Iterable[tuple[bytes, bytes]],
+    def send_headers(self, stream_id: int, headers: list[tuple[bytes, bytes]],
                      end_stream: bool = False) -> None:
-        self.conn.send_headers(stream_id, headers, end_stream=end_stream)
+        """Framed by outbound.write_headers while h2 says the stream may send; else by h2
+        (which raises the right error for a closed or reset stream)."""
+        if not write_headers(self.conn, self._out, stream_id, headers, end_stream):
+            self.conn.send_headers(stream_id, headers, end_stream=end_stream)
         self._collect()
 
     def send_window(self, stream_id: int) -> int:
@@ -239,15 +273,16 @@ class Engine:
         allowed = min(size, conn.local_flow_control_window(stream_id))
         frame_max = conn.max_outbound_frame_size
         view = memoryview(data) if not isinstance(data, memoryview) else data
-        # The frame that carries END_STREAM goes through h2 (it changes the stream's state).
+        # The frame that carries END_STREAM changes the stream's state: written last, below.
         fast = (size - 1) // frame_max * frame_max if end_stream and allowed == size and size else allowed
         sent = self._send_data_fast(stream_id, view, fast, frame_max)
         while sent < allowed:
             step = min(frame_max, allowed - sent)
             last = end_stream and sent + step == size
-            conn.send_data(stream_id, view[sent:sent + step], end_stream=last)
+            if not (last and write_last_data(conn, self._out, stream_id, view[sent:sent + step])):
+                conn.send_data(stream_id, view[sent:sent + step], end_stream=last)
             sent += step
-        if end_stream and size == 0:
+        if end_stream and size == 0 and not write_last_data(conn, self._out, stream_id, view):
             conn.end_stream(stream_id)
         self._collect()
         return sent
@@ -257,9 +292,8 @@ class Engine:
         objects (the hot path of downloads and event streams). h2's state machine is consulted,
         not copied: only a stream h2 says is open for sending qualifies, no state changes, and
         both flow-control windows are charged exactly as h2.send_data does (RFC 9113 §6.9)."""
-        stream = self.conn.streams.get(stream_id)
-        if limit <= 0 or stream is None or stream.state_machine.state not in _SENDABLE \
-                or self.conn.state_machine.state is not ConnectionState.SERVER_OPEN:
+        stream = sendable_stream(self.conn, stream_id) if limit > 0 else None
+        if stream is None:
             return 0
         sent = 0
         out = self._out

@@ -48,11 +48,10 @@ class H2Pipe:
                 return b""  # END_STREAM: the peer's orderly close (RFC 8441 §6)
             if stream.error:
                 raise PipeClosed(stream.error)
-            stream.readable.clear()
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return None
-            stream.readable.wait(left)
+            stream.wait_readable(left)
         data = stream.inbox.popleft()
         stream.unacked -= len(data)
         stream.session.engine.acknowledge(stream.id, len(data))  # consumed: window back

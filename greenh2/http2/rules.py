@@ -2,6 +2,8 @@
 
 * A field block that fails to decode must be COMPRESSION_ERROR (RFC 9113 §4.3); h2 says
   PROTOCOL_ERROR. `StrictDecoder` raises `CompressionFailure`, which h2 lets through.
+* h2 ends the connection for any malformed request; RFC 9113 §8.1.1 asks for a stream error.
+  `ServerConnection` + `StrictDecoder` hand each decoded block to request.HeaderBlockChecker.
 * content-length must equal the DATA received (RFC 9113 §8.1.1); h2 checks DATA frames but not a
   stream that HEADERS ends (a bodiless request, or trailers). `ContentLengthCheck` does that.
 * Frames on a stream we reset must be ignored (RFC 9113 §5.1, closed), but h2 answers each with
@@ -24,7 +26,10 @@ from h2.stream import StreamState
 from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 
+from greenh2.http2.request import HeaderBlockChecker
+
 _RST_STREAM = 0x3
+_ONE_BYTE_INDEXED = bytes(range(0x81, 0xFF))  # indexed field, index 1..126 (RFC 7541 §6.1)
 _RESETS_REMEMBERED = 1024  # streams whose late frames are ignored; older ones are h2's business
 
 
@@ -34,27 +39,74 @@ class CompressionFailure(Exception):
 
 
 class StrictDecoder(Decoder):
+    """Decoding failures are COMPRESSION_ERROR; every decoded block passes `checker` (RFC 9113
+    §8.2/§8.3 request and trailer rules, request.py) before h2 sees it."""
+
+    def __init__(self, checker: HeaderBlockChecker | None = None) -> None:
+        super().__init__()
+        self.checker = checker
+        # Blocks made only of one-byte indexed fields (RFC 7541 §6.1) leave the dynamic table
+        # as it is, so while no other block arrives they always decode to the same list: a
+        # client repeating its request (h2load, a proxy's health check) costs a dict lookup.
+        self._indexed: dict[bytes, Any] = {}
+
     def decode(self, data: bytes, raw: bool = False) -> Any:
+        headers = self._indexed.get(data)
+        if headers is None:
+            headers = self._decode(data, raw)
+        return headers if self.checker is None else self.checker.checked(headers)
+
+    def _decode(self, data: bytes, raw: bool) -> Any:
+        indexed = not bytes(data).translate(None, _ONE_BYTE_INDEXED)
+        if not indexed or len(self._indexed) >= 64:
+            self._indexed.clear()  # the table may change: cached decodings are stale
         try:
-            return super().decode(data, raw=raw)
+            headers = super().decode(data, raw=raw)
         except OversizedHeaderListError:
             raise  # HPACK bomb (CVE-2019-9516): h2 ends the connection with ENHANCE_YOUR_CALM
         except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
             raise CompressionFailure(f"field block decoding failed: {exc}") from None
+        if indexed and raw:
+            self._indexed[bytes(data)] = headers
+        return headers
 
 
 _TRAILER_STATES = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)  # a HEADERS here is trailers
 
 
 class ServerConnection(H2Connection):
-    """h2's connection with one change: a trailer section that fails h2's field validation
-    resets its stream with PROTOCOL_ERROR instead of ending the connection. The field block
-    has been HPACK-decoded before h2 validates it, so the connection's compression state is
-    intact and the other streams go on. The RST_STREAM leaves through h2's output, where
-    `ResetLedger` turns it into a StreamReset event and counts it toward the reset budget."""
+    """h2's server connection with two changes, both so that one bad field block costs only
+    its stream (RFC 9113 §8.1.1), not the connection:
+    * it tells the header checker (request.py) which block comes next: a new request (stream
+      not known to h2 yet) or a trailer section; h2's own inbound validation is off
+      (engine._h2_configuration) and the checker decides what is malformed;
+    * a trailer section h2 itself refuses (no END_STREAM) resets its stream with
+      PROTOCOL_ERROR. The block has been HPACK-decoded by then, so the connection's
+      compression state is intact. The RST_STREAM leaves through h2's output, where
+      `ResetLedger` turns it into a StreamReset event and counts it toward the reset budget."""
+
+    checker: HeaderBlockChecker
+    _purge_at = 64
+
+    @property
+    def open_inbound_streams(self) -> int:
+        """h2 counts open streams on every new stream, walking all of them (and dropping the
+        closed ones from `streams` as it goes): O(streams) per request. Its only use is the
+        SETTINGS_MAX_CONCURRENT_STREAMS check, and greenh2 keeps h2's limit at 2^31-1 and
+        counts live handlers itself (engine._H2_STREAM_CAP). So the walk runs only when 64
+        more streams are known than after the last one; in between the dict's size, an upper
+        bound, is answered. Closed streams stay bounded (at most 64 more than the open ones)."""
+        known = len(self.streams)
+        if known < self._purge_at:
+            return known
+        count = super().open_inbound_streams  # purges closed streams
+        self._purge_at = len(self.streams) + 64
+        return count
 
     def _receive_headers_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)
+        self.checker.begin(frame.stream_id, stream is None,
+                           bool(self.local_settings.enable_connect_protocol))
         if stream is None or stream.state_machine.state not in _TRAILER_STATES:
             return super()._receive_headers_frame(frame)
         try:

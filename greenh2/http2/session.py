@@ -22,6 +22,7 @@ from greenh2.config import Config
 from greenh2.errors import StreamGone
 from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
 from greenh2.http2.extconnect import open_websocket, screen
+from greenh2.http2.starter import STARTER
 from greenh2.http2.stream import H2Stream
 from greenh2.websocket import Offer, WebSocketRequest
 from greenh2.wsgi.environ import ConnInfo, Headers, RequestHead
@@ -273,10 +274,10 @@ class H2Session:
         if stream_id:
             stream = self.streams.get(stream_id)
             if stream is not None:
-                stream.writable.set()
+                stream.on_window()
             return
         for stream in self.streams.values():
-            stream.writable.set()
+            stream.on_window()
 
     def _on_peer_goaway(self, event: PeerGoaway) -> None:
         if event.error_code:
@@ -296,8 +297,8 @@ class H2Session:
             if self.engine.failure:
                 raise self.engine.failure
             return
-        head = request_head(event.headers, self.conninfo.url_scheme)
-        head.stream_id = stream_id
+        head = self.engine.heads.pop(stream_id)  # built and validated once, in request.py
+        head.scheme = head.scheme or self.conninfo.url_scheme
         if event.stream_ended is not None:
             head.body_length = 0
         offer = None
@@ -320,7 +321,7 @@ class H2Session:
             self.websockets[stream_id] = open_websocket(stream, head, offer, self.config)
         self.live += 1
         observe.OBSERVER.stream_opened()
-        stream.greenlet = gevent.spawn(self._run_stream, stream, head)
+        STARTER.add(stream, self._run_stream, self._stream_finished, stream, head)
 
     def _run_stream(self, stream: H2Stream, head: RequestHead) -> None:
         websocket = self.websockets.get(stream.id)
@@ -333,10 +334,11 @@ class H2Session:
                 self.handler(head, self.conninfo, lambda size: b"", websocket.wrap_sink(H2Sink(stream)))
                 websocket.finish()
         finally:
-            self.websockets.pop(stream.id, None)
             self._stream_finished(stream)
 
     def _stream_finished(self, stream: H2Stream) -> None:
+        """The handler returned, or the stream was gone before its handler started."""
+        self.websockets.pop(stream.id, None)
         stream.request_done = True
         if not stream.ended and not stream.error and not self.broken:
             # RFC 9113 §8.1: response complete, request body not wanted any more.
@@ -350,29 +352,3 @@ class H2Session:
         observe.OBSERVER.stream_closed()
         self.wake.set()
         self._maybe_done()
-
-
-def request_head(headers: list[tuple[bytes, bytes]], default_scheme: str) -> RequestHead:
-    """An HTTP/2 header block (validated by h2, RFC 9113 §8.3) as a RequestHead."""
-    method = target = authority = ""
-    scheme = default_scheme
-    fields: Headers = []
-    for raw_name, raw_value in headers:
-        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-        if name[0] == ":":
-            if name == ":method":
-                method = value
-            elif name == ":path":
-                target = value
-            elif name == ":authority":
-                authority = value
-            elif name == ":scheme":
-                scheme = value
-            continue
-        if name == "host" and not authority:
-            authority = value
-            continue
-        fields.append((name, value))
-    if method == "OPTIONS" and not target:
-        target = "*"
-    return RequestHead(method, target, "HTTP/2.0", fields, authority, scheme)

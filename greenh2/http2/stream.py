@@ -24,6 +24,17 @@ _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "transf
                          "upgrade"))
 
 
+_FIELD_NAMES: dict[str, bytes] = {}  # WSGI header name -> HTTP/2 field name (b"": dropped)
+
+
+def _field_name(name: str) -> bytes:
+    lname = name.lower()
+    wire = b"" if lname in _HOP_BY_HOP else lname.encode("latin-1")
+    if len(_FIELD_NAMES) < 512:  # names repeat across responses; bounded for odd apps
+        _FIELD_NAMES[name] = wire
+    return wire
+
+
 class StreamOwner(Protocol):
     """What a stream uses of its connection (`H2Session`): the engine, the config, the writer."""
     engine: Engine
@@ -54,8 +65,9 @@ class H2Stream:
         self.inbox: deque[bytes] = deque()
         self.ended = False
         self.error: str | None = None
-        self.readable = Event()
-        self.writable = Event()
+        # Made only when the handler has to wait (most requests never do): one object less each.
+        self.readable: Event | None = None
+        self.writable: Event | None = None
         self.unacked = 0  # flow-controlled bytes received, not yet given back
         self.greenlet: Any = None  # the handler greenlet, once spawned
         self.request_done = False
@@ -70,7 +82,8 @@ class H2Stream:
         if data:
             self.inbox.append(data)
             self.unacked += len(data)
-        self.readable.set()
+        if self.readable is not None:
+            self.readable.set()
 
     def on_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
         """A trailing HEADERS with END_STREAM (RFC 9113 §8.1); h2 has refused pseudo-headers
@@ -79,16 +92,31 @@ class H2Stream:
 
     def on_end(self) -> None:
         self.ended = True
-        self.readable.set()
+        if self.readable is not None:
+            self.readable.set()
 
     def on_gone(self, why: str) -> None:
         """Reset by the peer, or the connection is going: the handler's next I/O raises."""
         if self.error is None:
             self.error = why
-        self.readable.set()
-        self.writable.set()
+        if self.readable is not None:
+            self.readable.set()
+        self.on_window()
+
+    def on_window(self) -> None:
+        """The send window may have opened (WINDOW_UPDATE, SETTINGS) or the stream is gone."""
+        if self.writable is not None:
+            self.writable.set()
 
     # --- handler side: request body ----------------------------------------------------------
+
+    def wait_readable(self, timeout: float | None) -> bool:
+        """Wait (in the handler greenlet) until the reader appends body, ends or breaks the
+        stream; False on timeout. The Event is made only when a handler has to wait."""
+        if self.readable is None:
+            self.readable = Event()
+        self.readable.clear()
+        return bool(self.readable.wait(timeout))
 
     def pull(self, size: int) -> bytes:
         """wsgi.input's source: the next chunk (at most `size` bytes); b"" at end of body."""
@@ -97,8 +125,7 @@ class H2Stream:
                 return b""
             if self.error:
                 raise StreamGone(self.error)
-            self.readable.clear()
-            if not self.readable.wait(self.session.config.body_timeout):
+            if not self.wait_readable(self.session.config.body_timeout):
                 observe.OBSERVER.limit_tripped("body_timeout")
                 self.reset(ErrorCodes.CANCEL)
                 raise StreamGone("request body timeout")
@@ -133,11 +160,13 @@ class H2Stream:
 
     def _send_block(self, block: list[tuple[bytes, bytes]], headers: Headers, end: bool) -> None:
         self._check()
+        names = _FIELD_NAMES
         for name, value in headers:
-            lname = name.lower()
-            if lname in _HOP_BY_HOP:
-                continue  # RFC 9113 §8.2.2: connection-specific fields are malformed in HTTP/2
-            block.append((lname.encode("latin-1"), value.encode("latin-1")))
+            wire = names.get(name)
+            if wire is None:
+                wire = _field_name(name)
+            if wire:  # b"": RFC 9113 §8.2.2, connection-specific fields are malformed in HTTP/2
+                block.append((wire, value.encode("latin-1")))
         session = self.session
         session.wait_output_room()
         try:
@@ -165,7 +194,10 @@ class H2Stream:
 
     def _wait_for_window(self) -> None:
         """Flow control (RFC 9113 §5.2): wait in this greenlet until the peer opens the window."""
+        if self.writable is None:
+            self.writable = Event()
         self.writable.clear()
+        self._check()  # gone while this greenlet was elsewhere: do not wait for a window
         if self.session.engine.send_window(self.id) > 0:
             return
         if not self.writable.wait(self.session.config.send_timeout):

@@ -53,18 +53,19 @@ class Dispatcher:
             return
         started = time.time()
         # A WebSocket's greenlets and pipe live on the hub: such a request runs in its greenlet.
-        pool = self.pool if "wsgi.websocket" not in head.extra else None
-        if pool is not None:
-            pull, sink = pool.bridge_pull(pull), pool.bridge_sink(sink)
+        job = None
+        if self.pool is not None and "wsgi.websocket" not in head.extra:
+            job = self.pool.job(pull, sink)  # the thread sees the job's faces; the job calls the real ones
+            pull, sink = job.pull, job
         body = InputStream(pull)
         environ = build_environ(head, conn, body)
         if self.scheme_headers and (self.trusted is None or conn.remote_addr in self.trusted):
             _apply_forwarded_scheme(environ, self.scheme_headers)
         if self.pre_request is not None:
             self.pre_request(environ)
-        if pool is not None:
+        if job is not None and self.pool is not None:
             environ["wsgi.multithread"] = True
-            resp = pool.run(self.app, environ, sink, self.config.server_header)
+            resp = self.pool.run(job, self.app, environ, self.config.server_header)
         else:
             resp = run_app(self.app, environ, sink, self.config.server_header)
         self.requests += 1

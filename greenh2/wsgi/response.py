@@ -54,12 +54,19 @@ def check_headers(status: str, headers: Any) -> int:
         name, value = item
         if type(name) is not str or type(value) is not str:
             raise TypeError(f"WSGI header name and value must be str: {item!r}")
+        if item in _CHECKED:  # the same (name, value) passed before: apps repeat their headers
+            continue
         if not name or not _TOKEN.issuperset(name):
             raise ValueError(f"invalid header name {name!r}")
         if "\r" in value or "\n" in value or "\0" in value:
             raise ValueError(f"header {name!r} value contains CR, LF or NUL")
         value.encode("latin-1")  # UnicodeEncodeError is a ValueError
+        if len(_CHECKED) < 1024:
+            _CHECKED.add(item)
     return int(status[:3])
+
+
+_CHECKED: set[tuple[str, str]] = set()  # header fields that passed check_headers (bounded)
 
 
 class Response:
@@ -133,6 +140,14 @@ class Response:
         self.sink.write(data, end)
         self.ended = end
 
+    def early_hints(self, headers: Headers) -> None:
+        """environ['wsgi.early_hints'](headers): a 103 response (RFC 8297) before the real one
+        (a bound method: no closure made per request)."""
+        if self.sent_head:
+            return
+        check_headers("103 Early Hints", list(headers))
+        self.sink.informational(103, list(headers))
+
     def finish(self) -> None:
         if self.length is not None and self.has_body and self.bytes_sent < self.length:
             raise ShortBody(f"app declared Content-Length {self.length}, sent {self.bytes_sent}")
@@ -178,7 +193,7 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
             server_header: str) -> Response:
     """Run one request through the app; never raises for app errors (they become 500/abort)."""
     resp = Response(sink, environ["REQUEST_METHOD"], server_header)
-    environ["wsgi.early_hints"] = lambda headers: _early_hints(resp, headers)
+    environ["wsgi.early_hints"] = resp.early_hints
     environ["greenh2.send_trailers"] = environ["gunicorn.http2.send_trailers"] = resp.send_trailers
     result: Any = None
     try:
@@ -259,11 +274,3 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase  # 431 Request Header Fields Too Large for big trailers
     except ValueError:
         return "Bad Request"
-
-
-def _early_hints(resp: Response, headers: Headers) -> None:
-    """environ['wsgi.early_hints'](headers): a 103 response (RFC 8297) before the real one."""
-    if resp.sent_head:
-        return
-    check_headers("103 Early Hints", list(headers))
-    resp.sink.informational(103, list(headers))
