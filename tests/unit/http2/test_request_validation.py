@@ -73,7 +73,9 @@ MALFORMED = {
 
 @pytest.mark.parametrize("headers", list(MALFORMED.values()), ids=list(MALFORMED))
 def test_malformed_request_is_a_stream_error_and_neighbour_lives(headers):
-    engine, client = connect()
+    # websocket=False: SETTINGS_ENABLE_CONNECT_PROTOCOL stays 0, so `:protocol` is malformed
+    # (RFC 8441 §4); every other case is malformed whatever the setting.
+    engine, client = connect(Config(websocket=False))
     client.send_headers(1, GOOD, end_stream=True)
     wire = client.data_to_send() + headers_frame(client, 3, headers)
     events = engine.receive(wire)
