@@ -139,6 +139,16 @@ class Config:
                              metavar="HOST:PORT")
     log_format: str = _opt("text", "Error and access log lines: text, or json (one object per "
                            "line)", choices=("text", "json"))
+    # --- operations: PID file, control socket, reload, event loop (control/reload area) ---
+    pid: str = _opt("", "Write the serving process's PID to FILE (the master's with --workers); "
+                    "removed at exit", short="-p", metavar="FILE")
+    control_socket: str = _opt("", "Unix control socket for greenh2ctl (empty: "
+                               "$XDG_RUNTIME_DIR/greenh2.ctl or ~/.greenh2/greenh2.ctl; 'off': none)",
+                               metavar="PATH")
+    reload: bool = _opt(False, "Development: restart the serving process/workers when a source "
+                        "file of the app changes (listeners stay open)")
+    io_backend: str = _opt("auto", "gevent event loop (chosen before the hub exists)",
+                           choices=("auto", "libev", "libuv"))
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -62,6 +62,11 @@ class GreenH2Worker(Worker):
         metrics.start_in_arbiter(self.log)  # runs in the arbiter: once, for the first worker
 
     def init_process(self) -> None:
+        from greenh2.config import from_environ
+        from greenh2.ops.ioloop import select_loop
+        # GREENH2_IO_BACKEND picks gevent's loop before anything creates the hub (gunicorn has
+        # no setting of its own for it).
+        select_loop(from_environ(os.environ).get("io_backend", "auto"))
         from gevent import hub, monkey
         monkey.patch_all()
         from gevent import socket as gsocket
@@ -130,6 +135,8 @@ class GreenH2Worker(Worker):
         interval = max(min(self.timeout / 4.0, 1.0), 0.1) if self.timeout else 1.0
         while True:
             self.notify()
+            if not self.alive:  # gunicorn's --reload callback (a thread) only clears `alive`
+                self._stop()
             gevent.sleep(interval)
 
     def _count_request(self, count: int) -> None:

@@ -33,6 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-c", "--config", dest="config_file", metavar="FILE",
                         help="TOML config file (keys are the option names with underscores)")
     parser.add_argument("--version", action="version", version=f"greenh2 {__version__}")
+    parser.add_argument("--check-config", action="store_true", default=argparse.SUPPRESS,
+                        help="Load the settings and import the app, then exit: 0 if all is well, "
+                        "2 with one line naming the problem")
+    parser.add_argument("--print-config", action="store_true", default=argparse.SUPPRESS,
+                        help="Print the effective settings as TOML (with where each came from) "
+                        "and exit")
+    parser.add_argument("--no-control-socket", dest="control_socket", action="store_const",
+                        const="off", default=argparse.SUPPRESS, help="No control socket")
     for name, f in FIELDS.items():
         meta = f.metadata
         if not meta["cli"]:
@@ -62,10 +70,17 @@ def _help(f: Any) -> str:
     return text.replace("%", "%%")
 
 
-def parse_config(argv: list[str]) -> Config:
+def parse_args(argv: list[str]) -> tuple[dict[str, Any], str | None, set[str]]:
+    """(settings given on the command line, config file, actions like check_config)."""
     args: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
             for k, v in vars(build_parser().parse_args(argv)).items()}
     config_file = args.pop("config_file", None)
+    actions = {a for a in ("check_config", "print_config") if args.pop(a, False)}
+    return args, config_file, actions
+
+
+def parse_config(argv: list[str]) -> Config:
+    args, config_file, _ = parse_args(argv)
     return Config.load(args, os.environ, config_file)
 
 
@@ -94,8 +109,24 @@ def start_metrics(config: Config, in_master: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from greenh2.ops import pidfile
+    from greenh2.server import handover
+    inherited = handover.take_inherited()  # first: a failed restart in place must know it
     try:
-        config = parse_config(sys.argv[1:] if argv is None else argv)
+        cli, config_file, actions = parse_args(sys.argv[1:] if argv is None else argv)
+        config = Config.load(cli, os.environ, config_file)
+        if "print_config" in actions:
+            from greenh2.ops.configdump import sources, to_toml
+            sys.stdout.write(to_toml(config, sources(cli, os.environ, config_file)))
+            sys.exit(0)
+        from greenh2.ops.ioloop import select_loop
+        select_loop(config.io_backend)  # before anything creates gevent's hub
+        if "check_config" in actions:
+            from greenh2.server.checks import check_config
+            print(check_config(config))
+            sys.exit(0)
+        if config.pid:
+            pidfile.check_pidfile(config.pid, inherited.parent if inherited else 0)
         if config.chdir:
             os.chdir(config.chdir)
         if config.self_signed:
@@ -105,9 +136,18 @@ def main(argv: list[str] | None = None) -> None:
         if config.certfile:
             _check_tls(config)
         setup_logging(config)
-        addresses, listeners = _listeners(config)
-    except ConfigError as exc:
+        if inherited is not None:  # a reload's helper or restart: the predecessor's sockets
+            addresses = [parse_bind(b) for b in config.bind]
+            listeners = inherited.listeners(config.bind)
+        else:
+            addresses, listeners = _listeners(config)
+    except (ConfigError, AppLoadError) as exc:
+        if inherited is not None and inherited.helpers:  # a reload's restart in place
+            print(f"greenh2: error: {exc}", file=sys.stderr)
+            sys.exit(handover.supervise_helpers(inherited.helpers))
         fail(str(exc))
+    if len(addresses) != len(listeners):  # adopted by position from a reload's predecessor
+        addresses = [handover.address_of(s) for s in listeners]
     urls = [a.url(config.tls_enabled, s) for a, s in zip(addresses, listeners, strict=True)]
 
     def announce() -> None:
@@ -120,8 +160,10 @@ def main(argv: list[str] | None = None) -> None:
         except ConfigError as exc:
             fail(str(exc))
         announce()
-        sys.exit(Master(config, listeners, lambda socks: run_worker(config, socks)).run())
-    sys.exit(run_worker(config, listeners, announce))
+        master = Master(config, listeners, lambda socks: run_worker(config, socks, role="worker"),
+                        urls)
+        sys.exit(master.run())
+    sys.exit(run_worker(config, listeners, announce, urls=urls, inherited=inherited))
 
 
 def _listeners(config: Config) -> tuple[list[Any], list[Any]]:
@@ -152,43 +194,58 @@ def _check_tls(config: Config) -> None:
     make_context(config, config.certfile, config.keyfile)
 
 
-def run_worker(config: Config, listeners: list[Any], announce: Any = None) -> int:
+def run_worker(config: Config, listeners: list[Any], announce: Any = None, role: str = "single",
+               urls: list[str] | None = None, inherited: Any = None) -> int:
     """Patch, import the app, serve until stopped. Returns the process exit status."""
     if config.monkey_patch:
         from gevent import monkey
         monkey.patch_all()
     from greenh2.observe import STATE
     STATE.start_draining()  # /readyz: not ready until this process accepts
+    # the main process talks to systemd and serves metrics; pre-forked workers (the master
+    # serves their metrics) and a reload's helper (the main process keeps them) do not
+    main_process = config.workers == 1 and not (inherited is not None and inherited.helper)
     try:
-        if config.workers == 1:
+        if main_process:
             start_metrics(config, in_master=False)
-        if config.app:
-            from greenh2.server.apploader import load_app
-            app = load_app(config.app)
-        else:
-            from greenh2.server.demo import demo_app
-            app = demo_app
-            log.info("no application given: serving the built-in demo app")
+        app = _load(config)
+        from greenh2.server.operations import ProcessOps, app_dir
         from greenh2.server.process import Server, build_handler
         server = Server(config, build_handler(config, app), listeners)
     except (AppLoadError, ConfigError) as exc:
         print(f"greenh2: error: {exc}", file=sys.stderr)
+        if inherited is not None and inherited.helpers:  # a reload's restart in place failed
+            from greenh2.server.handover import supervise_helpers
+            return supervise_helpers(inherited.helpers)
         from greenh2.server.prefork import BOOT_ERROR
-        return BOOT_ERROR if config.workers > 1 else EXIT_USAGE
+        return BOOT_ERROR if role == "worker" else EXIT_USAGE
+    ops = ProcessOps(server, config, urls or [], role, inherited, app_dir(config.app))
+
     def ready() -> None:
         if announce is not None:  # after the app loaded: a failed start prints only its error
             announce()
+        ops.start()
         log.info("greenh2 %s serving (pid %d)", __version__, os.getpid())
-        STATE.ready_again()
-        from greenh2.server.prefork import notify_ready
-        notify_ready()  # with --workers: the master counts this worker as serving
-        if config.workers == 1:
+        STATE.ready_again()  # ops.start() above told a pre-fork master this worker serves
+        if main_process:
             systemd.ready(f"serving on {len(listeners)} listener(s)")
-    if config.workers == 1:  # the main process talks to systemd; pre-forked workers do not
+    if main_process:
         server.on_draining = systemd.stopping
-    server.serve_forever(on_ready=ready)
+    try:
+        server.serve_forever(on_ready=ready)
+    finally:
+        ops.finish()
     log.info("stopped")
     return 0
+
+
+def _load(config: Config) -> Any:
+    if config.app:
+        from greenh2.server.apploader import load_app
+        return load_app(config.app)
+    from greenh2.server.demo import demo_app
+    log.info("no application given: serving the built-in demo app")
+    return demo_app
 
 
 __all__ = ["build_parser", "main", "parse_config"]

@@ -5,6 +5,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from greenh2.ops.ioloop import loop_name
+
 
 def demo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     info = {
@@ -17,6 +19,7 @@ def demo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
         "method": environ.get("REQUEST_METHOD"),
         "path": environ.get("PATH_INFO"),
         "client": f"{environ.get('REMOTE_ADDR')}:{environ.get('REMOTE_PORT')}",
+        "io_backend": loop_name(),
     }
     body = (json.dumps(info, indent=2) + "\n").encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])

@@ -1,15 +1,19 @@
 """`--workers N`: a small pre-fork master. It binds the sockets, forks N workers that share them,
-restarts a worker that dies, replaces all workers on SIGHUP without dropping requests (new ones
-serve before old ones drain: each worker reports on a pipe once it accepts), forwards SIGUSR1
-(reopen log files) to the workers, and on SIGTERM/SIGINT stops them gracefully. Its serving state
-(`greenh2.observe.STATE`, read by /readyz) is draining from SIGTERM/SIGHUP until the new
-generation serves.
+restarts a worker that dies, replaces all workers on SIGHUP without dropping requests (the new
+set must report ready before the old set drains; if the new set cannot start, e.g. the edited
+app no longer imports or the new certificate is broken, the old set keeps serving), and on
+SIGTERM/SIGINT stops them gracefully. It forwards SIGUSR1 (reopen log files) to the workers and
+owns the PID file and the control socket (served from a thread, see
+`greenh2.server.mastercontrol`). Its serving state (`greenh2.observe.STATE`, read by /readyz) is
+draining until the first workers serve, and from SIGTERM/SIGHUP until the new set serves.
 
 The master never imports gevent or the application: each worker monkey-patches and imports the
-app after the fork, so nothing gevent-specific crosses `fork()`.
+app after the fork, so nothing gevent-specific crosses `fork()`, and every reload loads the app
+code and certificates now on disk.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -21,142 +25,134 @@ from collections.abc import Callable
 from greenh2 import observe
 from greenh2.config import Config
 from greenh2.observe import STATE
-from greenh2.ops import systemd
+from greenh2.ops import scoreboard, systemd
 
 log = logging.getLogger("greenh2")
 BOOT_ERROR = 3  # a worker that cannot load the app exits with this; the master gives up
-READY_TIMEOUT = 60.0  # seconds new workers get to report that they serve (SIGHUP, start)
-_ready_fd = -1  # in a worker: the write end of the master's ready pipe
-
-
-def notify_ready() -> None:
-    """Called by a worker once it accepts: tells the master (no-op outside a pre-fork worker)."""
-    global _ready_fd
-    if _ready_fd < 0:
-        return
-    try:
-        os.write(_ready_fd, os.getpid().to_bytes(4, "little"))
-    except OSError:
-        pass
-    os.close(_ready_fd)
-    _ready_fd = -1
+READY_TIMEOUT = 60.0
+_STOP = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
 
 class Master:
     def __init__(self, config: Config, listeners: list[socket.socket],
-                 worker_main: Callable[[list[socket.socket]], int]) -> None:
+                 worker_main: Callable[[list[socket.socket]], int], urls: list[str] | None = None) -> None:
         self.config = config
         self.listeners = listeners
         self.worker_main = worker_main
+        self.urls = urls or []
+        self.target = config.workers  # changed by `greenh2ctl workers +N|-N`
         self.workers: dict[int, float] = {}  # pid -> start time
         self.retiring: dict[int, float] = {}  # pid -> SIGTERM time (SIGHUP replacement)
+        self.slots: dict[int, int] = {}  # pid -> scoreboard slot
+        self.ready: set[int] = set()
+        self.failed: set[int] = set()  # pids that exited with BOOT_ERROR
+        self.board = scoreboard.Scoreboard(1024)
+        self.ready_r, self.ready_w = os.pipe()
+        os.set_blocking(self.ready_r, False)
         self.signal: int | None = None
         self.exit_code = 0
+        self.started = time.time()
+        self.reloads = 0
+        self.serving = False  # the first workers reported ready (/readyz)
         self.stopping = False
-        self.ready: set[int] = set()  # workers that reported they accept
-        self.generation: set[int] | None = None  # the workers whose readiness we wait for
-        self.generation_deadline = 0.0
-        self.outgoing: list[int] = []  # the previous generation: serves until the new one does
-        self.reloading = False  # a SIGHUP generation is on its way (sd_notify READY=1 after)
-        self._ready_r, self._ready_w = os.pipe()
-        os.set_blocking(self._ready_r, False)
 
     def run(self) -> int:
-        for handled in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
-                        signal.SIGUSR1):
+        from greenh2.server.mastercontrol import MasterOps
+        for handled in (*_STOP, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(handled, self._on_signal)
-        STATE.start_draining()  # not ready before the first generation serves
+        STATE.start_draining()  # not ready before the first workers serve
+        ops = MasterOps(self)
         self._spawn_missing()
         systemd.ready(f"serving with {self.config.workers} workers")
-        self._await_generation()
+        ops.start()
+        try:
+            return self._loop()
+        finally:
+            ops.finish()
+
+    def _loop(self) -> int:
         while True:
             self._reap()
-            self._check_generation()
+            self._read_ready()
+            if not self.serving and self.workers and set(self.workers) <= self.ready:
+                self.serving = True
+                STATE.ready_again()
             sig, self.signal = self.signal, None
-            if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT) or self.exit_code:
-                STATE.start_draining()
-                self.stopping = True
+            if sig in _STOP or self.exit_code:
                 self._stop_all()
                 return self.exit_code
+            if sig == signal.SIGUSR1:
+                self._reopen_logs()
             if sig == signal.SIGHUP:
                 self._reload()
-            elif sig == signal.SIGUSR1:
-                self._reopen_logs()
+                if self.signal == signal.SIGHUP:  # more HUPs while reloading (--reload: one
+                    self.signal = None            # per worker): the fresh set is the reload
             self._spawn_missing()
+            self._retire_extra()
             time.sleep(0.1)
 
     def _on_signal(self, signum: int, frame: object) -> None:
-        if self.signal not in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
-            self.signal = signum  # a pending stop is never overwritten
+        if self.signal not in _STOP:  # a stop request is never overwritten
+            self.signal = signum
 
     def _reopen_logs(self) -> None:
         """SIGUSR1 (logrotate): reopen the master's log files, then each worker's."""
         from greenh2.ops.logs import reopen
         reopen()
-        for pid in list(self.workers) + list(self.retiring) + self.outgoing:
+        for pid in list(self.workers) + list(self.retiring):
             self._kill(pid, signal.SIGUSR1)
 
-    def _await_generation(self) -> None:
-        self.generation = set(self.workers)
-        self.generation_deadline = time.monotonic() + READY_TIMEOUT
-
-    def _check_generation(self) -> None:
-        """Once every worker of the new generation serves (or READY_TIMEOUT passed): retire
-        the previous generation and say ready again."""
-        if self.generation is None:
-            return
-        self._read_ready()
-        waiting = (self.generation & set(self.workers)) - self.ready
-        if waiting and time.monotonic() < self.generation_deadline:
-            return
-        for pid in self.outgoing:  # SIGQUIT: graceful, without drain_delay (the new set accepts)
-            self._kill(pid, signal.SIGQUIT)
-            self.retiring[pid] = time.monotonic()
-        self.outgoing = []
-        self.generation = None
-        if self.reloading:
-            self.reloading = False
-            systemd.ready(f"serving with {self.config.workers} workers (reloaded)")
-        if not self.exit_code:
-            STATE.ready_again()
-
-    def _read_ready(self) -> None:
-        try:
-            data = os.read(self._ready_r, 4096)
-        except BlockingIOError:
-            return
-        for i in range(0, len(data) - 3, 4):
-            self.ready.add(int.from_bytes(data[i:i + 4], "little"))
-
     def _spawn_missing(self) -> None:
-        while len(self.workers) < self.config.workers:
+        while len(self.workers) < self.target:
             self._spawn()
 
-    def _spawn(self) -> None:
+    def _retire_extra(self) -> None:
+        for pid in sorted(self.workers, key=self.workers.__getitem__)[self.target:]:
+            self._retire(pid)
+
+    def _retire(self, pid: int) -> None:
+        """SIGQUIT: graceful without drain_delay (the other workers keep accepting)."""
+        self.workers.pop(pid, None)
+        self._kill(pid, signal.SIGQUIT)
+        self.retiring[pid] = time.monotonic()
+
+    def _spawn(self) -> int:
+        slot = self.board.free_slot(set(self.slots.values()))
         pid = os.fork()
         if pid == 0:
-            global _ready_fd
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_DFL)
-            # retired on a reload before it served: exit quietly, not SIGQUIT's core dump
-            signal.signal(signal.SIGQUIT, _exit_quietly)
-            signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until the worker installs its own
-            os.close(self._ready_r)
-            _ready_fd = self._ready_w
-            code = 1
-            try:
-                code = self.worker_main(self.listeners)
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-            except BaseException:
-                log.exception("worker crashed")
-            finally:
-                observe.OBSERVER.flush()  # counts held back by --metrics-bind (os._exit: no atexit)
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
+            self._child(slot)
         self.workers[pid] = time.monotonic()
+        self.slots[pid] = slot
         log.info("booted worker %d", pid)
+        return pid
+
+    def _child(self, slot: int) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        # retired on a reload before it served: exit quietly, not SIGQUIT's core dump
+        signal.signal(signal.SIGQUIT, _exit_quietly)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the worker's own handler (TLS swap)
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until the worker's own (log reopen)
+        os.close(self.ready_r)
+        scoreboard.CURRENT = (self.board, slot)
+        scoreboard.READY_FD = self.ready_w
+        code = 1
+        try:
+            code = self.worker_main(self.listeners)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            log.exception("worker crashed")
+        finally:
+            observe.OBSERVER.flush()  # counts held back by --metrics-bind (os._exit: no atexit)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def _read_ready(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            data = os.read(self.ready_r, 4096)
+            self.ready.update(int(p) for p in data.split() if p.isdigit())
 
     def _reap(self) -> None:
         while True:
@@ -167,37 +163,75 @@ class Master:
             if not pid:
                 return
             code = os.waitstatus_to_exitcode(status)
+            slot = self.slots.pop(pid, None)
+            if slot is not None:
+                self.board.clear(slot)
+            self.ready.discard(pid)
             replaced = False
             if self.workers.pop(pid, None) is not None:
                 if code == BOOT_ERROR:
-                    log.error("worker %d failed to boot: stopping", pid)
-                    self.exit_code = 1
+                    self.failed.add(pid)
+                    if not self.reloading:
+                        log.error("worker %d failed to boot: stopping", pid)
+                        self.exit_code = 1
                 else:
                     replaced = not self.stopping
                     if code:
                         log.warning("worker %d exited with %s: restarting it", pid, code)
             self.retiring.pop(pid, None)
-            if pid in self.outgoing:
-                self.outgoing.remove(pid)
-            self.ready.discard(pid)
             observe.OBSERVER.worker_exited(pid, replaced)
 
+    reloading = False
+
     def _reload(self) -> None:
-        """SIGHUP: start a fresh set of workers, then let the old set drain."""
+        """SIGHUP: start a fresh set of workers; once all report ready, the old set drains.
+        If the fresh set cannot start, it is stopped and the old set keeps serving."""
         log.info("SIGHUP: replacing %d workers", len(self.workers))
         systemd.reloading(f"reloading: replacing {len(self.workers)} workers")
-        STATE.start_draining()
-        self.outgoing += list(self.workers)  # they stop once the new workers accept
+        STATE.start_draining()  # /readyz: 503 until the new set serves
+        from greenh2.ops.logs import reopen
+        reopen()  # the master's own log files (the new workers open theirs)
+        old = dict(self.workers)
         self.workers.clear()
-        self._spawn_missing()
-        self._await_generation()
         self.reloading = True
+        self.failed.clear()
+        try:
+            fresh = {self._spawn() for _ in range(self.target)}
+            ok = self._wait_ready(fresh)
+        finally:
+            self.reloading = False
+        if ok:
+            self.reloads += 1
+            for pid in old:  # SIGQUIT: graceful, without drain_delay (the new set already accepts)
+                self._kill(pid, signal.SIGQUIT)
+                self.retiring[pid] = time.monotonic()
+        else:
+            log.error("reload failed: the new workers did not start; the old ones keep serving")
+            for pid in fresh:
+                if pid in self.workers:
+                    self._retire(pid)
+            self.workers.update(old)
+        if self.signal not in _STOP:
+            STATE.ready_again()  # the new set, or the old one after a failed reload, serves
+        systemd.ready(f"serving with {len(self.workers)} workers"
+                      f"{' (reloaded)' if ok else ' (reload failed)'}")
+
+    def _wait_ready(self, fresh: set[int]) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline and self.signal not in _STOP:
+            self._reap()
+            self._read_ready()
+            if fresh & self.failed or not fresh <= set(self.workers):
+                return False
+            if fresh <= self.ready:
+                return True
+            time.sleep(0.05)
+        return False
 
     def _stop_all(self) -> None:
+        STATE.start_draining()
+        self.stopping = True
         systemd.stopping()
-        for pid in self.outgoing:
-            self.retiring[pid] = time.monotonic()
-        self.outgoing = []
         everyone = list(self.workers) + list(self.retiring)
         for pid in everyone:
             self._kill(pid, signal.SIGTERM)

@@ -66,6 +66,8 @@ class Server:
         self._hurry = Event()  # cuts drain_delay short
         self.skip_drain_delay = False  # SIGQUIT, max_requests: others keep serving, no LB to tell
         self.on_draining: Callable[[], Any] | None = None  # e.g. sd_notify STOPPING=1
+        self.on_hup: Callable[[], None] | None = None  # set by server.operations (reload)
+        self.stop_requested = False  # a stop, as opposed to a reload's drain
         self._install_max_requests()
 
     def _install_max_requests(self) -> None:
@@ -88,7 +90,7 @@ class Server:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 gevent.signal_handler(sig, self._signal_stop)
             gevent.signal_handler(signal.SIGQUIT, self._quick_stop)
-            gevent.signal_handler(signal.SIGHUP, lambda: log.info("SIGHUP ignored without --workers"))
+            gevent.signal_handler(signal.SIGHUP, self._hup)
             from greenh2.ops.logs import reopen
             gevent.signal_handler(signal.SIGUSR1, reopen)  # logrotate
         for server in self.servers:
@@ -98,14 +100,25 @@ class Server:
         """SIGTERM/SIGINT: graceful stop; a second one during drain_delay skips the rest of it."""
         if self.stopping.is_set():
             self._hurry.set()
-        self.stopping.set()
+        self.request_stop()
 
     def _quick_stop(self) -> None:
         """SIGQUIT: a graceful stop that skips drain_delay (the pre-fork master retires old
         workers this way on reload, while fresh workers already accept on the same sockets)."""
         self.skip_drain_delay = True
         self._hurry.set()
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        """A stop asked for (signal, control socket), as opposed to a reload's drain."""
+        self.stop_requested = True
         self.stopping.set()
+
+    def _hup(self) -> None:
+        if self.on_hup is not None:
+            self.on_hup()
+        else:
+            log.info("SIGHUP ignored (no reload in programmatic use)")
 
     def serve_forever(self, on_ready: Callable[[], None] | None = None,
                       install_signals: bool = True) -> None:

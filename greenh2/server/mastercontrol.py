@@ -1,0 +1,114 @@
+"""The pre-fork master's operations: PID file, control socket (a thread: the master is not a
+gevent process) and the answers it gives, read from the workers' scoreboard slots.
+
+Commands act the way signals do, so the master's one loop stays the only place that forks and
+reaps: reload sends the master SIGHUP, stop SIGTERM; `workers +N|-N` changes the target count
+the loop converges to; `reload tls` sends each worker SIGHUP (an in-place certificate swap).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from typing import TYPE_CHECKING, Any
+
+from greenh2._version import __version__
+from greenh2.config import FIELDS
+from greenh2.ops import counters, hooks, pidfile
+from greenh2.ops.control import ControlInUse, ThreadControlServer, bind_control, resolve_path
+
+if TYPE_CHECKING:
+    from greenh2.server.prefork import Master
+
+log = logging.getLogger("greenh2")
+
+
+class MasterOps:
+    def __init__(self, master: Master) -> None:
+        self.master = master
+        self.control: ThreadControlServer | None = None
+        self.path = ""
+
+    def start(self) -> None:
+        config = self.master.config
+        if config.pid:
+            pidfile.write_pidfile(config.pid)
+        path = resolve_path(config.control_socket)
+        if not path:
+            return
+        try:
+            sock = bind_control(path)
+        except (ControlInUse, OSError) as exc:
+            log.warning("control socket off: %s (choose one with --control-socket)", exc)
+            return
+        self.path = path
+        self.control = ThreadControlServer(sock, self)
+        self.control.start()
+        log.info("control socket: %s", path)
+
+    def finish(self) -> None:
+        if self.control is not None:
+            self.control.close()
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+        if self.master.config.pid:
+            pidfile.remove_pidfile(self.master.config.pid)
+
+    # --- the control target ----------------------------------------------------------------
+
+    def _worker_rows(self) -> list[dict[str, Any]]:
+        m = self.master
+        rows = []
+        for pid, started in list(m.workers.items()) + list(m.retiring.items()):
+            slot = m.slots.get(pid)
+            counts = m.board.read(slot) if slot is not None else {}
+            rows.append({"pid": pid, "age": round(time.monotonic() - started, 3),
+                         "ready": pid in m.ready, "retiring": pid in m.retiring,
+                         "connections": counts.get("connections", 0),
+                         "streams": counts.get("streams", 0),
+                         "requests": counts.get("requests", 0)})
+        return rows
+
+    def status(self) -> dict[str, Any]:
+        m = self.master
+        rows = self._worker_rows()
+        return {"pid": os.getpid(), "mode": "workers", "version": __version__,
+                "uptime": round(time.time() - m.started, 3), "listeners": m.urls,
+                "connections": sum(r["connections"] for r in rows),
+                "streams": sum(r["streams"] for r in rows),
+                "requests": sum(r["requests"] for r in rows),
+                "workers": rows, "target_workers": m.target, "reloads": m.reloads,
+                "reloading": m.reloading}
+
+    def stats(self) -> dict[str, Any]:
+        rows = self._worker_rows()
+        live = {k: sum(r[k] for r in rows) for k in ("connections", "streams", "requests")}
+        return {"live": {**live, "workers": len(self.master.workers)},
+                "metrics": counters.registry_samples()}
+
+    def reload(self, what: str) -> dict[str, Any]:
+        if what == "tls":
+            ready = [pid for pid in list(self.master.workers) if pid in self.master.ready]
+            for pid in ready:  # a worker still booting reads the files now on disk anyway
+                os.kill(pid, signal.SIGHUP)
+            return {"tls": True, "workers": len(ready)}
+        os.kill(os.getpid(), signal.SIGHUP)
+        return {"reloading": True, "pid": os.getpid()}
+
+    def reopen(self) -> dict[str, Any]:
+        return {"reopened": hooks.reopen_logs()}  # the master's SIGUSR1 reaches the workers
+
+    def stop(self) -> dict[str, Any]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return {"stopping": True, "pid": os.getpid()}
+
+    def workers(self, delta: int) -> dict[str, Any]:
+        low, high = FIELDS["workers"].metadata["bounds"]
+        target = self.master.target + delta
+        if not low <= target <= high:
+            raise ValueError(f"workers: {target} is out of range {low:g}..{high:g}")
+        self.master.target = target
+        return {"target_workers": target}
