@@ -20,7 +20,6 @@ What it adds on top of h2 (h2 leaves these to the server):
 """
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +42,7 @@ from greenh2.http2.inbound import (
     PrefaceError,
 )
 from greenh2.http2.limits import FloodGuard, TooMuch
-from greenh2.http2.outbound import ResponseEncoder, sendable_stream, write_headers, write_last_data
+from greenh2.http2.outbound import ResponseEncoder, write_headers, write_last_data, write_open_data
 from greenh2.http2.request import HeaderBlockChecker
 from greenh2.http2.rules import (
     CompressionFailure,
@@ -57,7 +56,6 @@ from greenh2.http2.rules import (
 # h2 treats "too many streams" as a connection error; we keep its own limit out of the way and
 # refuse excess streams one by one with REFUSED_STREAM (RFC 9113 §5.1.2), counting live handlers.
 _H2_STREAM_CAP = 2**31 - 1
-_DATA_HEADER = struct.Struct(">BHBBL").pack  # RFC 9113 §4.1: 24-bit length, type 0x0 DATA
 
 
 class ConnectionEnd(Exception):
@@ -275,7 +273,7 @@ class Engine:
         view = memoryview(data) if not isinstance(data, memoryview) else data
         # The frame that carries END_STREAM changes the stream's state: written last, below.
         fast = (size - 1) // frame_max * frame_max if end_stream and allowed == size and size else allowed
-        sent = self._send_data_fast(stream_id, view, fast, frame_max)
+        sent = write_open_data(conn, self._out, stream_id, view, fast, frame_max)
         while sent < allowed:
             step = min(frame_max, allowed - sent)
             last = end_stream and sent + step == size
@@ -285,25 +283,6 @@ class Engine:
         if end_stream and size == 0 and not write_last_data(conn, self._out, stream_id, view):
             conn.end_stream(stream_id)
         self._collect()
-        return sent
-
-    def _send_data_fast(self, stream_id: int, view: memoryview, limit: int, frame_max: int) -> int:
-        """DATA frames without END_STREAM, framed here instead of through h2's per-frame
-        objects (the hot path of downloads and event streams). h2's state machine is consulted,
-        not copied: only a stream h2 says is open for sending qualifies, no state changes, and
-        both flow-control windows are charged exactly as h2.send_data does (RFC 9113 §6.9)."""
-        stream = sendable_stream(self.conn, stream_id) if limit > 0 else None
-        if stream is None:
-            return 0
-        sent = 0
-        out = self._out
-        while limit - sent > 0:
-            step = min(frame_max, limit - sent)
-            out += _DATA_HEADER(step >> 16, step & 0xFFFF, 0, 0, stream_id)
-            out += view[sent:sent + step]
-            sent += step
-        self.conn.outbound_flow_control_window -= sent
-        stream.outbound_flow_control_window -= sent
         return sent
 
     def end_stream(self, stream_id: int) -> None:
