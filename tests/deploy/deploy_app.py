@@ -1,11 +1,13 @@
 """WSGI app for the deploy recipe tests: who answered (pid), server-sent events, a call counter
-(to prove the health path never reaches the app); everything else goes to tests/apps.py."""
+(to prove the health path never reaches the app), a WebSocket echo on /ws; everything else goes
+to tests/apps.py."""
 import os
 import threading
 import time
 from urllib.parse import parse_qs
 
 from apps import app as base_app
+from websocket_apps import echo
 from werkzeug.middleware.lint import LintMiddleware
 
 CALLS = [0]
@@ -42,4 +44,13 @@ def _raw(environ, start_response):
     return base_app(environ, start_response)
 
 
-app = LintMiddleware(_raw)
+_linted = LintMiddleware(_raw)
+
+
+def app(environ, start_response):
+    """/ws with a WebSocket handshake echoes (the response is the WebSocket, so not linted)."""
+    ws = environ.get("wsgi.websocket")
+    if ws is not None and environ.get("PATH_INFO") == "/ws":
+        echo(ws, environ)
+        return []
+    return _linted(environ, start_response)

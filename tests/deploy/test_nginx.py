@@ -1,14 +1,17 @@
 """deploy/nginx: h2 over TLS at nginx, HTTP/1.1 keep-alive upstream to greenh2; a server-sent
-events stream's first event arrives through nginx long before the stream ends. nginx runs
+events stream's first event arrives through nginx long before the stream ends; a WebSocket
+(wss:// to nginx, an HTTP/1.1 upgrade upstream) echoes through it. nginx runs
 unprivileged from a temporary prefix (pid, logs and temp paths there), with the recipe's server
 block included after swapping the listen port, certificate paths and upstream address."""
 import os
+import ssl
 import subprocess
 import time
 
 import pytest
 from support.certs import make_self_signed
 from support.tools import curl
+from websockets.sync.client import connect as ws_connect
 
 from .conftest import APP, DEPLOY, free_port, need, wait_port
 
@@ -48,7 +51,7 @@ def nginx(tmp_path, background, start_server):
     proc = background([binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
                        "-g", "daemon off;"], "nginx")
     wait_port(port)
-    proc.port, proc.cacert, proc.app = port, certs.certfile, app
+    proc.port, proc.cacert, proc.app, proc.prefix = port, certs.certfile, app, tmp_path
     return proc
 
 
@@ -85,3 +88,23 @@ def test_sse_first_event_arrives_before_the_stream_ends(nginx):
     assert rest.count(b"data: event") == 2
     # the stream lasts 3 x 1.5 s; a buffered proxy would hand everything over at the end
     assert end_at - first_at > 2.5, (first_at, end_at)
+
+
+def test_websocket_through_nginx(nginx):
+    ctx = ssl.create_default_context(cafile=nginx.cacert)
+    with ws_connect("wss://localhost:%d/ws" % nginx.port, ssl=ctx, open_timeout=10,
+                    close_timeout=5) as ws:
+        for i in range(20):
+            ws.send("message %d" % i)
+            assert ws.recv(timeout=10) == "message %d" % i
+        ws.send(b"\x00\x01binary")
+        assert ws.recv(timeout=10) == b"\x00\x01binary"
+    # nginx held one upgraded connection across the messages: one 101 line in its access log,
+    # written once the WebSocket has closed
+    lines: list = []
+    deadline = time.monotonic() + 10
+    while not lines and time.monotonic() < deadline:
+        time.sleep(0.1)
+        with open(nginx.prefix / "logs" / "access.log") as f:
+            lines = [line for line in f if "/ws " in line]
+    assert len(lines) == 1 and '" 101 ' in lines[0], lines
