@@ -148,7 +148,7 @@ class H2Session:
         self._flush_final(writer)
         writer.kill(block=True, timeout=1.0)
         reader.kill(block=True, timeout=1.0)
-        self.transport.close()
+        # the connection handler closes the transport, lingering first (server/connection.py)
 
     def _flush_final(self, writer: gevent.Greenlet) -> None:
         if self.broken or writer.dead:

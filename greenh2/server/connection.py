@@ -25,6 +25,8 @@ from greenh2.wsgi.dispatch import Dispatcher
 from greenh2.wsgi.environ import ConnInfo, base_environ
 
 log = logging.getLogger("greenh2")
+LINGER_SECONDS = 1.0  # how long a closing connection keeps reading what the peer still sends
+LINGER_BYTES = 1 << 20  # and how much of it, at most
 
 
 class ConnectionHandler:
@@ -59,6 +61,8 @@ class ConnectionHandler:
         except Exception:  # a bug of ours: log it, lose this connection only
             log.exception("internal error on connection from %s", address)
         finally:
+            if not self.stopping:
+                linger(sock)
             transport.close()
 
     def _serve(self, transport: Any, sock: socket.socket, address: Any, deadline: float) -> None:
@@ -129,3 +133,28 @@ def sniff(transport: Any, deadline: float, data: bytes = b"") -> bytes:
                 break
             data += chunk
     return data
+
+
+
+def linger(sock: socket.socket) -> None:
+    """Lingering close (RFC 9112 §9.6; RFC 9113 §6.8 expects a GOAWAY to reach the peer): send
+    FIN after what is queued, then read and discard what the peer still sends until it closes,
+    for at most LINGER_SECONDS / LINGER_BYTES. Closing with unread input makes the kernel answer
+    with a TCP reset, and a peer that was still sending (a flood cut off by GOAWAY, a request
+    body we refused) would have its kernel drop our last frames unread. Skipped during a
+    graceful stop, whose own GOAWAY exchange already waited for the peer."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + LINGER_SECONDS
+        left = LINGER_BYTES
+        while left > 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            sock.settimeout(remaining)
+            data = sock.recv(65536)
+            if not data:
+                return
+            left -= len(data)
+    except Exception:  # peer gone, timeout, or the session's reader still on the socket
+        return
