@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from greenh2._version import __version__
 from greenh2.config import FIELDS
-from greenh2.ops import counters, hooks, pidfile
+from greenh2.ops import counters, pidfile
 from greenh2.ops.control import ControlInUse, ThreadControlServer, bind_control, resolve_path
 
 if TYPE_CHECKING:
@@ -99,7 +99,8 @@ class MasterOps:
         return {"reloading": True, "pid": os.getpid()}
 
     def reopen(self) -> dict[str, Any]:
-        return {"reopened": hooks.reopen_logs()}  # the master's SIGUSR1 reaches the workers
+        os.kill(os.getpid(), signal.SIGUSR1)  # the master loop reopens its logs and forwards it
+        return {"reopened": True}
 
     def stop(self) -> dict[str, Any]:
         os.kill(os.getpid(), signal.SIGTERM)

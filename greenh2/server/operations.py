@@ -24,7 +24,7 @@ from gevent.server import StreamServer
 from greenh2._version import __version__
 from greenh2.config import Config
 from greenh2.errors import ConfigError
-from greenh2.ops import counters, hooks, pidfile, scoreboard, watcher
+from greenh2.ops import counters, logs, pidfile, scoreboard, systemd, watcher
 from greenh2.ops.control import ControlInUse, bind_control, handle_client, resolve_path
 from greenh2.server import handover
 from greenh2.server.process import Server, as_gevent_socket
@@ -161,7 +161,8 @@ class ProcessOps:
         return {"reloading": True, "pid": os.getpid()}
 
     def reopen(self) -> dict[str, Any]:
-        return {"reopened": hooks.reopen_logs()}
+        logs.reopen()  # what SIGUSR1 does, here directly
+        return {"reopened": True}
 
     def stop(self) -> dict[str, Any]:
         self.server.request_stop()
@@ -206,9 +207,9 @@ class ProcessOps:
     def full_reload(self) -> None:
         """SIGHUP with one process: certificates and logs at once, then new code (handover)."""
         try:
-            hooks.notify("reloading")
+            systemd.reloading()
             self.swap_tls()
-            hooks.reopen_logs(quiet=True)
+            logs.reopen()
             fds = {text: s.socket.fileno() for text, s in self._listening()}
             self.helper = handover.start_helper(fds)
             if self.helper is not None:
@@ -218,7 +219,7 @@ class ProcessOps:
                 self.server.on_draining = None  # a reload, not a stop: no STOPPING=1
                 self.server.stopping.set()  # drain; finish() restarts this pid in place
                 return
-            hooks.notify("ready")
+            systemd.ready()
             self.reloading = False
         except Exception:
             self.reloading = False

@@ -3,7 +3,6 @@ under `systemd-socket-activate`, serves h2 on the inherited socket (with its --w
 and a NOTIFY_SOCKET receiver sees READY=1 then STOPPING=1 (abstract and path sockets)."""
 import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -12,7 +11,6 @@ import threading
 import time
 import uuid
 
-import pytest
 from support.server import subprocess_env
 from support.tools import curl
 
@@ -162,7 +160,6 @@ def test_notify_is_a_noop_outside_systemd(monkeypatch):
     assert systemd.listen_fds(env) == [] and "LISTEN_FDS" not in env
 
 
-@pytest.mark.skipif(shutil.which("gunicorn") is None, reason="gunicorn not installed")
 def test_gunicorn_worker_accepts_on_socket_activated_listener(tmp_path):
     """gunicorn does socket activation itself (LISTEN_FDS); the greenh2 worker serves on it,
     and answers the health path set through GREENH2_HEALTH_PATH."""
