@@ -110,8 +110,7 @@ def test_no_control_socket_and_no_server(start_server, tmp_path):
     runtime = tmp_path / "run"
     runtime.mkdir()
     env = {"XDG_RUNTIME_DIR": str(runtime)}
-    start_server(["--no-control-socket"], env=env)
-    time.sleep(0.5)
+    start_server(["--no-control-socket"], env=env).wait_serving()  # (after the socket would be made)
     assert not os.listdir(runtime)
     res = run_ctl(["status"], env=env)
     lines = res.stderr.strip().splitlines()
