@@ -92,6 +92,10 @@ class Config:
                                      bounds=(1, 32768))
     limit_request_field_size: int = _opt(8190, "Longest HTTP/1.1 header field (431 beyond)",
                                          bounds=(64, 1 << 20))
+    max_body_size: int = _opt(0, "Largest request body in bytes: a larger Content-Length gets 413 "
+                              "before the app runs, a body that streams past it makes "
+                              "wsgi.input raise RequestBodyTooLarge (0: no limit)",
+                              metavar="BYTES", bounds=(0, 2**63))
     max_requests: int = _opt(0, "Restart a worker after this many requests (0: never)",
                              bounds=(0, 2**63))
     max_requests_jitter: int = _opt(0, "Random 0..N added to max_requests per worker",

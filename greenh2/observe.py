@@ -40,7 +40,8 @@ class ServingState:
 # Names of the limits that `limit_tripped` reports (README: Limits; greenh2_limit_trips_total).
 LIMITS = ("ping", "settings", "reset", "priority", "empty", "window", "continuation",
           "frame_size", "header_list_size", "concurrent_streams", "slowloris", "body_timeout",
-          "send_timeout", "request_line", "request_fields", "worker_connections")
+          "send_timeout", "request_line", "request_fields", "worker_connections",
+          "body_size")
 
 
 class Observer:

@@ -320,6 +320,12 @@ class Engine:
                 return
             self._collect()
 
+    def release_connection_window(self, size: int) -> None:
+        """Give `size` received bytes back to the connection window only (rules.py)."""
+        if size and not self.closed:
+            self.conn.release_connection_window(size)
+            self._collect()
+
     def goaway(self, code: ErrorCodes = ErrorCodes.NO_ERROR, reason: str = "",
                last_stream_id: int | None = None) -> None:
         if self.closed:

@@ -61,7 +61,9 @@ class H2Sink:
         self.stream.send_trailers(headers)
 
     def abort(self) -> None:
-        self.stream.reset(ErrorCodes.INTERNAL_ERROR)
+        stream = self.stream
+        if stream.error is None:  # not reset already (by the client, or past max_body_size)
+            stream.reset(ErrorCodes.CANCEL if stream.too_large else ErrorCodes.INTERNAL_ERROR)
 
 
 class H2Session:
@@ -326,8 +328,9 @@ class H2Session:
     def _run_stream(self, stream: H2Stream, head: RequestHead) -> None:
         websocket = self.websockets.get(stream.id)
         try:
-            if head.body_length is None and stream.ended:
-                head.body_length = sum(len(c) for c in stream.inbox)
+            if head.body_length is None and stream.ended:  # the whole body is here
+                head.body_length = stream.received if stream.too_large else \
+                    sum(len(c) for c in stream.inbox)
             if websocket is None:
                 self.handler(head, self.conninfo, stream.pull, H2Sink(stream))
             else:  # the app reads the WebSocket, not wsgi.input

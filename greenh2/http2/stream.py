@@ -4,6 +4,15 @@ h2 keeps the protocol state machine; this keeps what h2 does not: the request bo
 read by the app, and the events a handler waits on. Only the handler greenlet ever waits here
 (for body bytes, or for send window): the reader only appends and wakes, so flow control can
 never deadlock the connection (the trap in h2's own gevent example).
+
+`max_body_size` is enforced as DATA arrives: bytes past it are dropped and their connection
+window given back at once (the stream window is not, so the client stops sending), the app's
+next read past the limit raises RequestBodyTooLarge, and a response already started is cut
+with RST_STREAM(CANCEL). CANCEL (RFC 9113 §7: "the stream is no longer needed"), because the
+response is incomplete and the client must not take it for one (NO_ERROR, §8.1, follows a
+*complete* response); not REFUSED_STREAM, which says the request was not processed and may be
+retried as it is (§8.7), which the same body never can; not PROTOCOL_ERROR or
+ENHANCE_YOUR_CALM: a large body breaks no rule and is no flood.
 """
 from __future__ import annotations
 
@@ -16,7 +25,7 @@ from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 
 from greenh2 import observe
 from greenh2.config import Config
-from greenh2.errors import StreamGone
+from greenh2.errors import StreamGone, body_too_large
 from greenh2.http2.engine import Engine
 from greenh2.wsgi.environ import Headers
 
@@ -52,8 +61,11 @@ class H2Stream:
         "id",
         "inbox",
         "readable",
+        "received",
         "request_done",
+        "responded",
         "session",
+        "too_large",
         "trailers",
         "unacked",
         "writable",
@@ -72,6 +84,9 @@ class H2Stream:
         self.greenlet: Any = None  # the handler greenlet, once spawned
         self.request_done = False
         self.trailers: Headers = []  # the request's trailer section, if one came
+        self.received = 0  # body bytes received (counted only under max_body_size)
+        self.too_large = False  # the body went past max_body_size
+        self.responded = False  # the final response head went out
 
     # --- reader side (never blocks) ----------------------------------------------------------
 
@@ -80,10 +95,28 @@ class H2Stream:
         if padding:  # padding is never read by the app: credit it back now
             self.session.engine.acknowledge(self.id, padding)
         if data:
-            self.inbox.append(data)
-            self.unacked += len(data)
+            cap = self.session.config.max_body_size
+            if cap:
+                self.received += len(data)
+                if self.received > cap:
+                    data = self._over_cap(data, cap)
+            if data:
+                self.inbox.append(data)
+                self.unacked += len(data)
         if self.readable is not None:
             self.readable.set()
+
+    def _over_cap(self, data: bytes, cap: int) -> bytes:
+        """Keep what fits under max_body_size; the rest is dropped (see the module docstring)."""
+        keep = max(len(data) - (self.received - cap), 0)
+        self.session.engine.release_connection_window(len(data) - keep)
+        if not self.too_large:
+            self.too_large = True
+            observe.OBSERVER.limit_tripped("body_size")
+            if self.responded:
+                self.reset(ErrorCodes.CANCEL)
+                self.on_gone("request body over max_body_size")
+        return data[:keep]
 
     def on_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
         """A trailing HEADERS with END_STREAM (RFC 9113 §8.1); h2 has refused pseudo-headers
@@ -121,6 +154,8 @@ class H2Stream:
     def pull(self, size: int) -> bytes:
         """wsgi.input's source: the next chunk (at most `size` bytes); b"" at end of body."""
         while not self.inbox:
+            if self.too_large:
+                raise body_too_large(self.session.config.max_body_size)
             if self.ended:
                 return b""
             if self.error:
@@ -152,6 +187,8 @@ class H2Stream:
 
     def send_headers(self, status: int, headers: Headers, end: bool) -> None:
         self._send_block([(b":status", str(status).encode())], headers, end)
+        if status >= 200:
+            self.responded = True
 
     def send_trailers(self, headers: Headers) -> None:
         """The trailer section: a HEADERS frame with END_STREAM after the last DATA (RFC 9113

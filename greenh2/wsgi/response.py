@@ -14,7 +14,7 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from greenh2 import observe
-from greenh2.errors import PeerGone, RemoteProtocolError, StreamGone
+from greenh2.errors import PeerGone, RemoteProtocolError, RequestBodyTooLarge, StreamGone
 from greenh2.wsgi.environ import Headers
 from greenh2.wsgi.trailers import check_trailers
 
@@ -209,8 +209,8 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
                 resp.finish()
     except (StreamGone, PeerGone) as exc:
         log.debug("stream ended under the app: %s", exc)
-    except RemoteProtocolError as exc:  # e.g. bad chunked framing met while the app read
-        log.debug("bad request body: %s", exc)
+    except (RemoteProtocolError, RequestBodyTooLarge) as exc:  # e.g. bad chunked framing or
+        log.debug("bad request body: %s", exc)  # max_body_size, met while the app read
         if exc.status == 431:  # an HTTP/1.1 trailer section over limit_request_field*
             observe.OBSERVER.limit_tripped("request_fields")
         _send_error(resp, exc.status, _phrase(exc.status))
@@ -270,6 +270,8 @@ def _send_error(resp: Response, status: int, reason: str) -> None:
 
 
 def _phrase(status: int) -> str:
+    if status == 413:
+        return "Content Too Large"  # RFC 9110 §15.5.14 (Python < 3.13 has the RFC 7231 name)
     try:
         return HTTPStatus(status).phrase  # 431 Request Header Fields Too Large for big trailers
     except ValueError:
