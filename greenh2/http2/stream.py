@@ -64,6 +64,7 @@ class H2Stream:
         "received",
         "request_done",
         "responded",
+        "response_ended",
         "session",
         "too_large",
         "trailers",
@@ -87,6 +88,7 @@ class H2Stream:
         self.received = 0  # body bytes received (counted only under max_body_size)
         self.too_large = False  # the body went past max_body_size
         self.responded = False  # the final response head went out
+        self.response_ended = False  # ... and END_STREAM with it or after it
 
     # --- reader side (never blocks) ----------------------------------------------------------
 
@@ -113,7 +115,7 @@ class H2Stream:
         if not self.too_large:
             self.too_large = True
             observe.OBSERVER.limit_tripped("body_size")
-            if self.responded:
+            if self.responded and not self.response_ended:  # complete: _stream_finished's NO_ERROR
                 self.reset(ErrorCodes.CANCEL)
                 self.on_gone("request body over max_body_size")
         return data[:keep]
@@ -210,6 +212,7 @@ class H2Stream:
             session.engine.send_headers(self.id, block, end_stream=end)
         except (StreamClosedError, ProtocolError) as exc:
             raise StreamGone(f"cannot send headers: {exc}") from None
+        self.response_ended = end
         session.wake_writer()
 
     def send_data(self, data: bytes, end: bool = False) -> None:
@@ -226,6 +229,7 @@ class H2Stream:
                 session.wake_writer()
                 view = view[sent:]
             if not view:
+                self.response_ended = end
                 return
             self._wait_for_window()
 

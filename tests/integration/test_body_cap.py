@@ -145,6 +145,17 @@ def test_h1_flask_answers_413_itself(srv):
     assert r.status == 413 and "Request Entity Too Large" in r.body  # werkzeug's 413 page
 
 
+@pytest.mark.parametrize("size, status", [(2000, 413), (500, 101)])
+def test_h1_upgrade_to_h2c_with_a_body_over_the_cap_is_answered_over_http1(srv, size, status):
+    """RFC 7540 §3.2: the server may ignore Upgrade; a body over the cap gets its 413 over
+    HTTP/1.1 instead of being read whole for stream 1."""
+    sock, reader = h1_send(srv, h1_head("/read", "Connection: Upgrade, HTTP2-Settings",
+                                        "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAAQAAP__",
+                                        f"Content-Length: {size}") + b"x" * size)
+    with sock:
+        assert http1.read_head(reader)[1] == status
+
+
 # --- HTTP/2 -----------------------------------------------------------------------------------
 
 def test_h2_curl_content_length_over_cap_gets_413_before_the_app(srv):

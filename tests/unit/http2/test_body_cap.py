@@ -115,6 +115,17 @@ def test_response_started_then_past_the_cap_resets_with_cancel():
         stream.pull(65536)
 
 
+def test_no_cancel_after_a_complete_response():
+    engine, client, stream, _ = setup()
+    stream.send_headers(200, [("content-length", "2")], end=False)
+    stream.send_data(b"ok", end=True)
+    assert stream.response_ended
+    engine.take_output()
+    feed(engine, client, stream, b"x" * 1200)
+    assert not [f for f in parse_frames(engine.take_output()) if isinstance(f, RstStreamFrame)]
+    assert stream.error is None and stream.too_large  # the session's NO_ERROR comes after
+
+
 def test_no_reset_before_a_response_and_informational_heads_do_not_count():
     engine, client, stream, _ = setup()
     stream.send_headers(103, [("link", "</a.css>; rel=preload")], end=False)
