@@ -5,11 +5,13 @@ after an early 413 (RFC 9113 §8.1), RST_STREAM(CANCEL) once a response has star
 window credit for dropped bytes, neighbours unaffected. Every test runs with handlers in
 greenlets and with --threads (the body reads cross threads there).
 
-curl's bodies stay small on h2: curl 7.88 reports "(92) Stream error" when a complete early
-response and RST_STREAM(NO_ERROR) arrive while it is still uploading (a curl bug; nghttp and
-browsers take the response), so the large-body cases use the raw peer.
+The early 413s on h2 are checked with nghttp, not curl: curl 7.88 fails with "(92) Stream
+error" (or "(52) Empty reply") when the complete 413 and RST_STREAM(NO_ERROR) (RFC 9113 §8.1)
+arrive before it has sent its body -- a curl bug (its own issue tracker: curl/curl#15316 and
+later fixes); nghttp, nghttp2's client, takes the response as the RFC says.
 """
 import json
+import re
 import struct
 import time
 
@@ -158,18 +160,18 @@ def test_h1_upgrade_to_h2c_with_a_body_over_the_cap_is_answered_over_http1(srv, 
 
 # --- HTTP/2 -----------------------------------------------------------------------------------
 
-def test_h2_curl_content_length_over_cap_gets_413_before_the_app(srv):
+def nghttp_413(target, body_file):
+    out = tools.nghttp(["-v", "-d", body_file, target]).check().stdout
+    assert re.search(r"recv \(stream_id=\d+\) :status: 413", out), out[-3000:]
+    assert "Content Too Large" in out
+
+
+def test_h2_nghttp_content_length_over_cap_gets_413_before_the_app(srv, tmp_path):
+    body = tmp_path / "body"
+    body.write_bytes(b"x" * 2000)
     before = calls(srv.port, "/read")
-    r = tools.curl(["--http2-prior-knowledge", "--data-binary", "@-", url(srv, "/read")],
-                   input=b"x" * 2000)
-    assert (r.status, r.http_version, r.body) == (413, "2", "Content Too Large\n")
+    nghttp_413(url(srv, "/read"), str(body))
     assert calls(srv.port, "/read") == before
-
-
-def test_h2_curl_upload_without_length_past_cap(srv):
-    r = tools.curl(["--http2-prior-knowledge", "-X", "POST", "-T", "-", url(srv, "/blocks")],
-                   input=b"x" * 2000)
-    assert (r.status, r.body) == (413, "Content Too Large\n")
 
 
 @pytest.mark.parametrize("how", [["-T", "-"], ["--data-binary", "@-"]])
