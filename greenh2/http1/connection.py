@@ -199,9 +199,9 @@ class H1Connection:
     # --- h2c upgrade --------------------------------------------------------------------------
 
     def _try_upgrade(self, req: Request) -> Upgrade | None:
-        cap = self.config.max_body_size
-        if req.chunked or (req.length or 0) > (min(cap, UPGRADE_BODY_MAX) if cap else UPGRADE_BODY_MAX) \
-                or req.expect_continue:
+        cap = self.config.max_body_size  # a body over it gets its 413 over HTTP/1.1
+        limit = min(cap, UPGRADE_BODY_MAX) if cap else UPGRADE_BODY_MAX
+        if req.chunked or (req.length or 0) > limit or req.expect_continue:
             return None  # RFC 7540 §3.2: the server may ignore Upgrade; serve over HTTP/1.1
         settings = header_value(req.head.headers, "http2-settings")
         try:
