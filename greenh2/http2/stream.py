@@ -17,6 +17,7 @@ from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 from greenh2 import observe
 from greenh2.config import Config
 from greenh2.errors import StreamGone
+from greenh2.http2.cancel import CancelSignal
 from greenh2.http2.engine import Engine
 from greenh2.wsgi.environ import Headers
 
@@ -46,6 +47,7 @@ class StreamOwner(Protocol):
 
 class H2Stream:
     __slots__ = (
+        "cancelled",
         "ended",
         "error",
         "greenlet",
@@ -53,6 +55,7 @@ class H2Stream:
         "inbox",
         "readable",
         "request_done",
+        "sent_end",
         "session",
         "trailers",
         "unacked",
@@ -72,6 +75,8 @@ class H2Stream:
         self.greenlet: Any = None  # the handler greenlet, once spawned
         self.request_done = False
         self.trailers: Headers = []  # the request's trailer section, if one came
+        self.cancelled = CancelSignal()  # environ['greenh2.cancelled']
+        self.sent_end = False  # END_STREAM sent: the response is complete
 
     # --- reader side (never blocks) ----------------------------------------------------------
 
@@ -173,6 +178,7 @@ class H2Stream:
             session.engine.send_headers(self.id, block, end_stream=end)
         except (StreamClosedError, ProtocolError) as exc:
             raise StreamGone(f"cannot send headers: {exc}") from None
+        self.sent_end = end
         session.wake_writer()
 
     def send_data(self, data: bytes, end: bool = False) -> None:
@@ -189,6 +195,7 @@ class H2Stream:
                 session.wake_writer()
                 view = view[sent:]
             if not view:
+                self.sent_end = end
                 return
             self._wait_for_window()
 
