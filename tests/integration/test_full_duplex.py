@@ -37,7 +37,7 @@ def test_ping_pong_each_message_answered_before_the_next_is_sent(client):
         message = b"ping number %03d" % i  # 15 bytes, far below the app's read(4096)
         client.send_data(sid, message)
         expected += b"got 15:%s\n" % message
-        client.read_events(until=lambda c: bytes(c.streams[sid].data) == expected, timeout=5)
+        client.read_events(until=lambda c, want=expected: bytes(c.streams[sid].data) == want, timeout=5)
     client.end_stream(sid)
     st = client.wait_stream(sid)
     assert st.status == 200 and bytes(st.data) == expected and st.reset is None
