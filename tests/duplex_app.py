@@ -2,7 +2,8 @@
 
 /duplex answers each wsgi.input.read(4096) as it returns (a streaming body: short reads);
 /fixed reads a Content-Length body in 4-byte blocks (file semantics: each block is whole);
-/sleep sleeps in time.sleep and records how it ended, which /seen reports (one process)."""
+/sleep sleeps in time.sleep and records how it ended, which /seen reports (one process);
+/poll waits for environ['greenh2.cancelled'] instead (for --threads)."""
 import json
 import time
 
@@ -46,6 +47,20 @@ def sleep(environ, start_response):
     return [b"slept\n"]
 
 
+def poll(environ, start_response):
+    """For --threads (no StreamCancelled in a thread): poll environ['greenh2.cancelled']."""
+    key = environ.get("QUERY_STRING", "")
+    cancelled = environ["greenh2.cancelled"]
+    start = time.monotonic()
+    SEEN[key] = {"state": "sleeping"}
+    while not cancelled.is_set() and time.monotonic() - start < 5:
+        time.sleep(0.02)
+    SEEN[key] = {"state": "interrupted" if cancelled.is_set() else "slept",
+                 "elapsed": time.monotonic() - start, "reason": cancelled.reason}
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"done\n"]
+
+
 def seen(environ, start_response):
     body = json.dumps(SEEN.get(environ.get("QUERY_STRING", ""))).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
@@ -53,7 +68,7 @@ def seen(environ, start_response):
     return [body]
 
 
-ROUTES = {"/duplex": duplex, "/fixed": fixed, "/sleep": sleep, "/seen": seen}
+ROUTES = {"/duplex": duplex, "/fixed": fixed, "/sleep": sleep, "/poll": poll, "/seen": seen}
 
 
 def app(environ, start_response):

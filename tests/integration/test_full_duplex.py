@@ -79,3 +79,14 @@ def test_client_disconnect_interrupts_a_sleeping_handler(server, client):
         wait_seen(client, "gone", "sleeping")
     got = wait_seen(client, "gone", "interrupted", timeout=3)
     assert got["exception"] == "StreamCancelled" and got["cancelled"] is True
+
+
+def test_threads_mode_handler_sees_the_cancelled_signal(start_server):
+    srv = start_server(["--threads", "2", "--log-level", "debug"], app="duplex_app:app")
+    with H2Client("127.0.0.1", srv.port) as c:
+        sid = c.get("/poll?threads")
+        wait_seen(c, "threads", "sleeping")
+        c.reset_stream(sid, ErrorCodes.CANCEL)
+        got = wait_seen(c, "threads", "interrupted", timeout=3)
+    assert got["elapsed"] < 4 and "reset by client" in got["reason"], got
+    assert "Traceback" not in srv.stderr_text()
