@@ -49,12 +49,14 @@ class CancelSignal:
             self._event.set()
 
 
-def cancel(stream: Any, reason: str, interrupt: bool) -> None:
-    """The client cancelled `stream` (an H2Stream): set its signal and, if `interrupt`, throw
-    StreamCancelled into its handler greenlet (never into the caller, the reader)."""
+def cancel(session: Any, stream: Any, reason: str) -> None:
+    """The client cancelled `stream` (an H2Stream of `session`, an H2Session): set its signal
+    and throw StreamCancelled into its handler greenlet where that is allowed (see above;
+    never into the caller, the reader or the writer)."""
     stream.cancelled.set(reason)
     greenlet = stream.greenlet
-    if not interrupt or stream.sent_end or stream.request_done or greenlet is None \
-            or greenlet.dead or greenlet is gevent.getcurrent():
+    if session.config.threads or stream.id in session.websockets or stream.sent_end \
+            or stream.request_done or greenlet is None or greenlet.dead \
+            or greenlet is gevent.getcurrent():
         return
     greenlet.kill(StreamCancelled(reason), block=False)

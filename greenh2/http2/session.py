@@ -197,7 +197,7 @@ class H2Session:
         self.drained.set()
         for stream in list(self.streams.values()):
             stream.on_gone(why)
-            cancel(stream, why, self._interruptible(stream))
+            cancel(self, stream, why)
         self.done.set()
 
     # --- reader -------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ class H2Session:
                     why = f"reset by client ({event.error_code!r})"
                     stream.on_gone(why)
                     if event.remote_reset:
-                        cancel(stream, why, self._interruptible(stream))
+                        cancel(self, stream, why)
             elif self.engine.is_flow_event(event):
                 self._wake_windows(getattr(event, "stream_id", 0))
             elif kind is ev.PingAckReceived:
@@ -274,10 +274,6 @@ class H2Session:
                 self._on_peer_goaway(event)
             elif kind is ev.ConnectionTerminated:
                 raise ConnectionEnd(ErrorCodes.NO_ERROR, "client sent GOAWAY")
-
-    def _interruptible(self, stream: H2Stream) -> bool:
-        """StreamCancelled may be thrown into this stream's handler (see http2/cancel.py)."""
-        return not self.config.threads and stream.id not in self.websockets
 
     def _wake_windows(self, stream_id: int) -> None:
         if stream_id:

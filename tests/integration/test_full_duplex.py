@@ -90,3 +90,25 @@ def test_threads_mode_handler_sees_the_cancelled_signal(start_server):
         got = wait_seen(c, "threads", "interrupted", timeout=3)
     assert got["elapsed"] < 4 and "reset by client" in got["reason"], got
     assert "Traceback" not in srv.stderr_text()
+
+
+def test_http11_chunked_ping_pong(server):
+    """HTTP/1.1 too: a chunked request body is streaming, and each answer goes out at once."""
+    import socket
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST /duplex HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        received = b""
+        for i in range(3):
+            message = b"ping number %03d" % i
+            sock.sendall(b"f\r\n%s\r\n" % message)
+            want = b"got 15:%s\n" % message
+            while want not in received:
+                data = sock.recv(65536)
+                assert data, received
+                received += data
+        sock.sendall(b"0\r\n\r\n")
+        while not received.endswith(b"0\r\n\r\n"):
+            data = sock.recv(65536)
+            assert data, received
+            received += data
+    assert received.startswith(b"HTTP/1.1 200")
