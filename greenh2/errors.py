@@ -73,3 +73,11 @@ class StreamGone(GreenH2Error):
 
 class PeerGone(GreenH2Error, ConnectionError):
     """The client disconnected or stopped reading for longer than send_timeout."""
+
+
+class StreamCancelled(StreamGone):
+    """The client cancelled the request: it reset the stream (RST_STREAM, e.g. a gRPC deadline
+    or a cancelled call) or closed the connection. Raised in the handler greenlet at its next
+    cooperative switch (a sleep, a wsgi.input read, a write, any gevent wait), so a handler
+    stops promptly; a handler that catches it should return. Not raised with --threads (a
+    thread cannot be interrupted): such a handler sees environ['greenh2.cancelled'] set."""

@@ -283,6 +283,8 @@ class Engine:
         if end_stream and size == 0 and not write_last_data(conn, self._out, stream_id, view):
             conn.end_stream(stream_id)
         self._collect()
+        if sent:
+            self.guard.data_sent(sent)  # earns WINDOW_UPDATE / PING budget (limits.EARNED)
         return sent
 
     def end_stream(self, stream_id: int) -> None:

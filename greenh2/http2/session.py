@@ -19,7 +19,8 @@ from h2.errors import ErrorCodes
 
 from greenh2 import observe
 from greenh2.config import Config
-from greenh2.errors import StreamGone
+from greenh2.errors import StreamCancelled, StreamGone
+from greenh2.http2.cancel import cancel
 from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
 from greenh2.http2.extconnect import open_websocket, screen
 from greenh2.http2.starter import STARTER
@@ -196,8 +197,9 @@ class H2Session:
                   self.conninfo.remote_port, why)
         self.broken = True
         self.drained.set()
-        for stream in self.streams.values():
+        for stream in list(self.streams.values()):
             stream.on_gone(why)
+            cancel(self, stream, why)
         self.done.set()
 
     # --- reader -------------------------------------------------------------------------------
@@ -261,7 +263,10 @@ class H2Session:
                 if event.remote_reset:
                     observe.OBSERVER.reset(False, event.error_code)
                 if stream is not None:
-                    stream.on_gone(f"reset by client ({event.error_code!r})")
+                    why = f"reset by client ({event.error_code!r})"
+                    stream.on_gone(why)
+                    if event.remote_reset:
+                        cancel(self, stream, why)
             elif self.engine.is_flow_event(event):
                 self._wake_windows(getattr(event, "stream_id", 0))
             elif kind is ev.PingAckReceived:
@@ -315,6 +320,7 @@ class H2Session:
         head.stream_id = stream_id
         stream = H2Stream(self, stream_id)
         head.trailers = stream.request_trailers
+        head.extra["greenh2.cancelled"] = stream.cancelled
         if body:
             stream.inbox.append(body)
         stream.ended = ended
@@ -332,7 +338,10 @@ class H2Session:
                 head.body_length = stream.received if stream.too_large else \
                     sum(len(c) for c in stream.inbox)
             if websocket is None:
-                self.handler(head, self.conninfo, stream.pull, H2Sink(stream))
+                try:
+                    self.handler(head, self.conninfo, stream.pull, H2Sink(stream))
+                except StreamCancelled as exc:  # thrown in outside the app (http2/cancel.py)
+                    log.debug("stream %d cancelled: %s", stream.id, exc)
             else:  # the app reads the WebSocket, not wsgi.input
                 self.handler(head, self.conninfo, lambda size: b"", websocket.wrap_sink(H2Sink(stream)))
                 websocket.finish()

@@ -26,6 +26,7 @@ from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
 from greenh2 import observe
 from greenh2.config import Config
 from greenh2.errors import StreamGone, body_too_large
+from greenh2.http2.cancel import CancelSignal
 from greenh2.http2.engine import Engine
 from greenh2.wsgi.environ import Headers
 
@@ -55,6 +56,7 @@ class StreamOwner(Protocol):
 
 class H2Stream:
     __slots__ = (
+        "cancelled",
         "ended",
         "error",
         "greenlet",
@@ -88,7 +90,8 @@ class H2Stream:
         self.received = 0  # body bytes received (counted only under max_body_size)
         self.too_large = False  # the body went past max_body_size
         self.responded = False  # the final response head went out
-        self.response_ended = False  # ... and END_STREAM with it or after it
+        self.response_ended = False  # ... and END_STREAM with it or after it: complete
+        self.cancelled = CancelSignal()  # environ['greenh2.cancelled']
 
     # --- reader side (never blocks) ----------------------------------------------------------
 

@@ -17,7 +17,7 @@ from greenh2.config import Config
 from greenh2.observe import STATE
 from greenh2.wsgi.accesslog import AccessLogger
 from greenh2.wsgi.environ import ConnInfo, RequestHead, build_environ
-from greenh2.wsgi.input_stream import InputStream
+from greenh2.wsgi.input_stream import InputStream, is_streaming
 from greenh2.wsgi.response import Sink, run_app
 
 log = logging.getLogger("greenh2")
@@ -64,6 +64,7 @@ class Dispatcher:
             pull, sink = job.pull, job
         body = InputStream(pull)
         environ = build_environ(head, conn, body)
+        body.streaming = is_streaming(environ.get("CONTENT_LENGTH"), environ.get("CONTENT_TYPE", ""))
         if self.scheme_headers and (self.trusted is None or conn.remote_addr in self.trusted):
             _apply_forwarded_scheme(environ, self.scheme_headers)
         if self.pre_request is not None:
