@@ -196,3 +196,32 @@ def test_gunicorn_worker_waits_stay_within_workers_x_pool(gunicorn_h2c, django_d
                                    n=400, connections=4)
     assert elapsed < 10, elapsed  # serially 20 s
     assert 2 <= peak <= 2 * 8, peak
+
+
+# --- more streams than the pool for longer than its timeout ----------------------------------------
+
+def test_streams_that_wait_past_the_pool_timeout_get_503_and_the_server_keeps_serving(django_db, certs):
+    env = django_db.env(DB_POOL_MAX_SIZE=1, DB_POOL_MIN_SIZE=1, DB_POOL_TIMEOUT=0.3, PGAPPNAME="tiny-pool")
+    with ServerProcess(["-b", "127.0.0.1:0", APP], env=env, cwd=DJANGO_DIR, start_timeout=30) as srv:
+        base = "http://127.0.0.1:%d" % srv.port
+        get_json(base + "/api/pool", "--http2-prior-knowledge")  # the pool is open, its one connection idle
+        results = []
+
+        def one():
+            results.append(curl(["--http2-prior-knowledge", "-D", "-", base + "/api/db-wait?s=3"]))
+        threads = [threading.Thread(target=one) for _ in range(4)]
+        with PeakConnections(django_db.cluster, "tiny-pool") as peak:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+        statuses = sorted(r.status for r in results)
+        # one stream holds the only connection for 3 s; the others give up after 0.3 s
+        assert statuses == [200, 503, 503, 503], [r.body[:300] for r in results]
+        for r in results:
+            if r.status == 503:
+                assert re.search(r"(?im)^retry-after: 1\r?$", r.body) and "database busy" in r.body
+        assert peak.peak == 1
+        r, after = get_json(base + "/api/db-wait?s=0", "--http2-prior-knowledge")
+        assert after["waited"] == 0
+        assert srv.alive()
