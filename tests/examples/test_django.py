@@ -13,6 +13,7 @@ import time
 import psycopg
 import pytest
 from e2e.gunicorn_proc import Gunicorn
+from support.postgres import PeakConnections
 from support.server import ServerProcess
 from support.tools import curl, h2load
 
@@ -45,36 +46,6 @@ def gunicorn_h2c(django_db, tmp_path_factory):
         yield g
     finally:
         g.kill()
-
-
-class PeakConnections:
-    """Samples, from a thread of its own, how many PostgreSQL client backends carry one
-    application_name (the server under test's; the sampler's own connection is not counted)."""
-
-    def __init__(self, cluster, application_name):
-        self.conninfo = cluster.conninfo()
-        self.name = application_name
-        self.peak = 0
-        self.samples = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        with psycopg.connect(self.conninfo, autocommit=True, application_name="sampler") as conn:
-            while not self._stop.is_set():
-                n = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
-                                 "'client backend' AND application_name = %s", [self.name]).fetchone()[0]
-                self.peak = max(self.peak, n)
-                self.samples += 1
-                self._stop.wait(0.01)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(10)
 
 
 def get_json(url, *args):

@@ -5,7 +5,8 @@ deleted at the end.
 PostgreSQL refuses to run as root, and the suite often runs as root: the cluster then runs as
 the `postgres` system user that Debian's package creates (`runuser`/`setpriv`), and the
 directory is given to that user. The cluster keeps PostgreSQL's defaults (`max_connections`
-100), because the Django tests check behaviour against those defaults.
+100), because the Django tests check behaviour against those defaults. PeakConnections samples
+how many connections a server under test holds (tests/examples, benchmarks/django_db.py).
 """
 import glob
 import os
@@ -13,6 +14,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -155,3 +157,36 @@ def start_cluster() -> Cluster:
     except BaseException:
         cluster.stop()
         raise
+
+
+class PeakConnections:
+    """Samples, from a thread of its own, how many PostgreSQL client backends carry one
+    application_name (the server under test's, set with libpq's PGAPPNAME); the sampler's own
+    connection is not counted. Use as a context manager; `peak` after the block."""
+
+    def __init__(self, cluster: Cluster, application_name: str, interval: float = 0.01) -> None:
+        self.conninfo = cluster.conninfo()
+        self.name = application_name
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg  # the test extra (and the benchmark venv) have it; start_cluster does not need it
+        with psycopg.connect(self.conninfo, autocommit=True, application_name="sampler") as conn:
+            while not self._stop.is_set():
+                row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
+                                   "'client backend' AND application_name = %s", [self.name]).fetchone()
+                self.peak = max(self.peak, row[0] if row else 0)
+                self.samples += 1
+                self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakConnections":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
