@@ -75,6 +75,17 @@ def _select_alpn(offered: list[bytes], protos: list[bytes]) -> Any:
     return SSL.NO_OVERLAPPING_PROTOCOLS
 
 
+def _read_outcome(exc: SSL.Error) -> bytes | Exception:
+    """What a failed SSL_read means to the caller: b"" (EOF) or the exception to raise."""
+    if isinstance(exc, SSL.ZeroReturnError):  # close_notify (RFC 8446 §6.1)
+        return b""
+    if isinstance(exc, SSL.SysCallError):
+        if exc.args and exc.args[0] == -1:  # TCP close without close_notify
+            return b""
+        return ConnectionResetError(str(exc))
+    return ConnectionResetError(f"TLS error: {exc}")
+
+
 class TLSTransport:
     secure = True
 
@@ -86,6 +97,7 @@ class TLSTransport:
         self.timeout: float | None = None
         self.alpn = ""
         self.tls_version = ""
+        self._after: bytes | Exception | None = None  # see _more()
 
     def handshake(self, timeout: float) -> None:
         """Complete the TLS handshake; socket.timeout after `timeout` seconds (slowloris)."""
@@ -108,6 +120,11 @@ class TLSTransport:
 
     def recv(self, size: int) -> bytes:
         """Up to `size` bytes of plaintext; several records at once when they are there."""
+        if self._after is not None:  # what ended the previous read after its last good record
+            after, self._after = self._after, None
+            if isinstance(after, Exception):
+                raise after
+            return after
         while True:
             try:
                 data = self.conn.recv(min(size, _RECORD))
@@ -116,14 +133,11 @@ class TLSTransport:
                 wait_read(self.fd, self.timeout, TimeoutError("idle"))
             except SSL.WantWriteError:
                 wait_write(self.fd, self.timeout, TimeoutError("idle"))
-            except SSL.ZeroReturnError:
-                return b""
-            except SSL.SysCallError as exc:
-                if exc.args and exc.args[0] == -1:  # unexpected EOF
-                    return b""
-                raise ConnectionResetError(str(exc)) from None
             except SSL.Error as exc:
-                raise ConnectionResetError(f"TLS error: {exc}") from None
+                outcome = _read_outcome(exc)
+                if isinstance(outcome, Exception):
+                    raise outcome from None
+                return outcome
         return self._more(data, size)
 
     def _more(self, data: bytes, size: int) -> bytes:
@@ -134,10 +148,14 @@ class TLSTransport:
                 break
             try:
                 more = self.conn.recv(min(size - total, _RECORD))
-            except (SSL.WantReadError, SSL.WantWriteError, SSL.ZeroReturnError):
+            except (SSL.WantReadError, SSL.WantWriteError):
                 break
-            except SSL.Error:
-                break  # the next recv() reports it
+            except SSL.Error as exc:
+                # The end (close_notify, EOF, a bad record) came right after good records: hand
+                # those over now and the end on the next recv(). Reading the SSL object again
+                # instead would find it dead with an empty error queue ("TLS error: []").
+                self._after = _read_outcome(exc)
+                break
             if not more:
                 break
             parts.append(more)
