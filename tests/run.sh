@@ -14,7 +14,7 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v caddy >/dev/null || need+=(caddy)
 command -v systemd-socket-activate >/dev/null || need+=(systemd)
 command -v chromium >/dev/null || need+=(chromium)  # the WebSocket browser tests (headless)
-# examples/django on a throw-away PostgreSQL (tests/examples): initdb/pg_ctl, not a running server
+# examples/django on a throw-away PostgreSQL (tests/example_projects): initdb/pg_ctl, not a running server
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

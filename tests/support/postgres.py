@@ -6,7 +6,7 @@ PostgreSQL refuses to run as root, and the suite often runs as root: the cluster
 the `postgres` system user that Debian's package creates (`runuser`/`setpriv`), and the
 directory is given to that user. The cluster keeps PostgreSQL's defaults (`max_connections`
 100), because the Django tests check behaviour against those defaults. PeakConnections samples
-how many connections a server under test holds (tests/examples, benchmarks/django_db.py).
+how many connections a server under test holds (tests/example_projects, benchmarks/django_db.py).
 """
 import glob
 import os
