@@ -54,7 +54,7 @@ def can_send_trailers(environ: dict[str, Any]) -> bool:
     `environ['wsgi.ext.http.send_trailers']` is offered (the key connect-python and pyvoy look
     for): always on HTTP/2 (RFC 9113 §8.1); on HTTP/1.1 when the client sent `TE: trailers`
     (RFC 9110 §10.1.4), as a chunked response can then end with a trailer section."""
-    protocol = environ["SERVER_PROTOCOL"]
+    protocol = environ.get("SERVER_PROTOCOL")  # absent in the health path's minimal environ
     if protocol == "HTTP/2.0":
         return True
     if protocol != "HTTP/1.1":
