@@ -44,7 +44,7 @@ MAX_STREAM_ID = 2**31 - 1
 class Drain:
     """The stop sequence of one session: deferred (streams in flight), announced (PING and the
     first GOAWAY queued), final (second GOAWAY: `session.draining`)."""
-    __slots__ = ("session", "begun", "settled", "announced", "timer", "cap")
+    __slots__ = ("announced", "begun", "cap", "session", "settled", "timer")
 
     def __init__(self, session: H2Session) -> None:
         self.session = session
