@@ -21,6 +21,7 @@ from greenh2 import observe
 from greenh2.config import Config
 from greenh2.errors import StreamCancelled, StreamGone
 from greenh2.http2.cancel import cancel
+from greenh2.http2.drain import Drain
 from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
 from greenh2.http2.extconnect import open_websocket, screen
 from greenh2.http2.starter import STARTER
@@ -32,8 +33,6 @@ from greenh2.wsgi.response import Sink
 log = logging.getLogger("greenh2")
 READ_SIZE = 262144
 OUTPUT_HIGH_WATER = 1 << 20  # stop producing (and reading) while this much output is queued
-SHUTDOWN_PING = b"greenh2S"
-FINAL_GOAWAY_DELAY = 1.0  # seconds between the two GOAWAYs when the PING is not answered
 
 # handler(head, conninfo, body, sink) runs one request; see dispatch.Dispatcher.
 Handler = Callable[[RequestHead, ConnInfo, Callable[[int], bytes], Sink], None]
@@ -83,7 +82,7 @@ class H2Session:
         self.draining = False  # final GOAWAY sent (or received): no new streams
         self.stopping = False  # shutdown() called
         self.started = False
-        self.final_goaway_timer: gevent.Greenlet | None = None
+        self.drain = Drain(self)  # the graceful stop sequence (drain.py)
         self.broken = False
         self.done = Event()
         self.wake = Event()
@@ -106,14 +105,12 @@ class H2Session:
         try:
             self.done.wait()
         finally:
-            if self.final_goaway_timer is not None:
-                self.final_goaway_timer.kill(block=False)
+            self.drain.cancel()
             self._teardown(reader, writer)
 
     def shutdown(self) -> None:
-        """Graceful stop (SIGTERM), in two steps (RFC 9113 §6.8): GOAWAY(2^31-1) and a PING,
-        so requests the client sent before it saw the GOAWAY are still served; after the PING
-        comes back (or a second), GOAWAY with the real last stream id. Streams in flight finish."""
+        """Graceful stop (SIGTERM): streams in flight finish, and the two-step GOAWAY of
+        RFC 9113 §6.8 goes out once they have (at once on an idle connection); see drain.py."""
         if self.stopping:
             return
         self.stopping = True
@@ -121,20 +118,9 @@ class H2Session:
             websocket.going_away()  # close 1001, then the handler ends and its stream with it
         if not self.started:
             return  # serve() does it after the server preface
-        self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=2**31 - 1)
-        self.engine.ping(SHUTDOWN_PING)
-        self.wake_writer()
-        self.final_goaway_timer = gevent.spawn_later(FINAL_GOAWAY_DELAY, self._final_goaway)
+        self.drain.begin()
 
-    def _final_goaway(self) -> None:
-        if self.draining:
-            return
-        self.draining = True
-        self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=self.engine.highest_stream_id)
-        self.wake_writer()
-        self._maybe_done()
-
-    def _maybe_done(self) -> None:
+    def maybe_done(self) -> None:
         if self.draining and not self.live:
             self.done.set()
 
@@ -270,8 +256,7 @@ class H2Session:
             elif self.engine.is_flow_event(event):
                 self._wake_windows(getattr(event, "stream_id", 0))
             elif kind is ev.PingAckReceived:
-                if event.ping_data == SHUTDOWN_PING:
-                    self._final_goaway()
+                self.drain.on_ping_ack(event.ping_data)
             elif kind is PeerGoaway:
                 self._on_peer_goaway(event)
             elif kind is ev.ConnectionTerminated:
@@ -290,7 +275,7 @@ class H2Session:
         if event.error_code:
             raise ConnectionEnd(ErrorCodes.NO_ERROR, f"client sent GOAWAY({event.error_code})")
         self.draining = True  # RFC 9113 §6.8: finish what is in flight, then close
-        self._maybe_done()
+        self.maybe_done()
 
     def _on_request(self, event: ev.RequestReceived) -> None:
         stream_id = event.stream_id
@@ -363,4 +348,6 @@ class H2Session:
         self.live -= 1
         observe.OBSERVER.stream_closed()
         self.wake.set()
-        self._maybe_done()
+        if not self.live:
+            self.drain.idle()  # after this stream's last frames, in the same write
+        self.maybe_done()
