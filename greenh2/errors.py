@@ -35,3 +35,17 @@ class StreamGone(GreenH2Error):
 
 class PeerGone(GreenH2Error, ConnectionError):
     """The client disconnected or stopped reading for longer than send_timeout."""
+
+
+class TooSlow(PeerGone):
+    """The client moved request body or response bytes below the minimum data rate
+    (min_request_rate / min_response_rate, after min_rate_grace)."""
+
+
+class Shed(PeerGone):
+    """The connection was closed to admit a new one at worker_connections (`reason`: what
+    made it the one to go: "headers", "slow" or "idle")."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"shed at the connection cap ({reason})")
+        self.reason = reason
