@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command from a fresh machine to a passing test run: installs the Debian clients the tests
-# drive (curl, nghttp, h2load, headless chromium), the package with its test extras, runs the static checks
+# drive (curl, nghttp, h2load, headless chromium, slowhttptest), the package with its test extras, runs the static checks
 # (ruff, mypy, import-linter), then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,7 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v caddy >/dev/null || need+=(caddy)
 command -v systemd-socket-activate >/dev/null || need+=(systemd)
 command -v chromium >/dev/null || need+=(chromium)  # the WebSocket browser tests (headless)
+command -v slowhttptest >/dev/null || need+=(slowhttptest)  # tests/attacks/test_slowhttptest.py
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq
