@@ -81,3 +81,17 @@ class StreamCancelled(StreamGone):
     cooperative switch (a sleep, a wsgi.input read, a write, any gevent wait), so a handler
     stops promptly; a handler that catches it should return. Not raised with --threads (a
     thread cannot be interrupted): such a handler sees environ['greenh2.cancelled'] set."""
+
+
+class TooSlow(PeerGone):
+    """The client moved request body or response bytes below the minimum data rate
+    (min_request_rate / min_response_rate, after min_rate_grace)."""
+
+
+class Shed(PeerGone):
+    """The connection was closed to admit a new one at worker_connections (`reason`: what
+    made it the one to go: "headers", "slow" or "idle")."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"shed at the connection cap ({reason})")
+        self.reason = reason

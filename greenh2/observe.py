@@ -41,7 +41,9 @@ class ServingState:
 LIMITS = ("ping", "settings", "reset", "priority", "empty", "window", "continuation",
           "frame_size", "header_list_size", "concurrent_streams", "slowloris", "body_timeout",
           "send_timeout", "request_line", "request_fields", "worker_connections",
-          "body_size")
+          "body_size", "request_rate", "response_rate")
+# Why a connection was shed at worker_connections (greenh2_connections_shed_total).
+SHED_REASONS = ("headers", "slow", "idle")
 
 
 class Observer:
@@ -79,6 +81,9 @@ class Observer:
 
     def limit_tripped(self, limit: str) -> None:
         """A protective limit fired (one of LIMITS)."""
+
+    def connection_shed(self, reason: str) -> None:
+        """A connection was closed to admit a new one at worker_connections (SHED_REASONS)."""
 
     def worker_exited(self, pid: int, restarted: bool) -> None:
         """A pre-fork worker exited; `restarted`: unexpectedly, and the master replaces it."""

@@ -8,8 +8,9 @@ from typing import Any, Protocol
 
 from greenh2 import observe
 from greenh2.config import Config
-from greenh2.errors import PeerGone, RemoteProtocolError, body_too_large
+from greenh2.errors import PeerGone, RemoteProtocolError, TooSlow, body_too_large
 from greenh2.http1.message import Request, accepts_trailers, parse_fields
+from greenh2.pace import Activity, Pace
 from greenh2.wsgi.environ import Headers
 from greenh2.wsgi.response import NO_BODY_STATUS
 
@@ -20,6 +21,7 @@ class Wire(Protocol):
     buf: bytearray
     closing: bool
     config: Config
+    activity: Activity | None
 
 log = logging.getLogger("greenh2")
 READ_SIZE = 65536
@@ -47,15 +49,41 @@ class BodyReader:
             # connection closes (RFC 9110 §10.1.1) -- the 413 says so.
             if req.expect_continue or (req.length or 0) > DISCARD_MAX:
                 req.keep_alive = self.drain = False
+        cfg = conn.config
+        self.pace = Pace(cfg.min_request_rate, cfg.min_rate_grace, activity=conn.activity)
 
     def _recv(self) -> None:
+        """More body bytes, waiting at most `keepalive` per read and within the client's
+        min_request_rate credit (Kestrel's MinRequestBodyDataRate)."""
+        transport, pace = self.conn.transport, self.pace
+        per_read = self.conn.config.keepalive or None
+        if pace.enabled:
+            allowed = pace.allowance(per_read)
+            transport.settimeout(None if allowed is None else max(allowed, 0.001))
+        pace.begin()
         try:
-            data = self.conn.transport.recv(READ_SIZE)
+            data = transport.recv(READ_SIZE)
         except OSError as exc:
+            pace.end()
+            if isinstance(exc, TimeoutError) and pace.exhausted():
+                self._too_slow()
             raise PeerGone(f"reading request body: {exc}") from None
+        finally:
+            if pace.enabled:
+                transport.settimeout(per_read)
+        pace.end(len(data))
         if not data:
             raise PeerGone("client closed the connection mid-body")
         self.conn.buf += data
+
+    def _too_slow(self) -> None:
+        self.broken = True
+        self.req.keep_alive = False
+        observe.OBSERVER.limit_tripped("request_rate")
+        log.info("closing connection: request body %s %s arrives below min_request_rate "
+                 "(%d bytes in %.1f s of waiting)", self.req.head.method, self.req.head.target[:200],
+                 self.pace.drained, self.pace.spent)
+        raise TooSlow("request body below min_request_rate")
 
     def pull(self, size: int) -> bytes:
         """wsgi.input's source; past `max_body_size` it raises RequestBodyTooLarge at the first
@@ -174,6 +202,8 @@ class H1Sink:
         self.chunked = False
         self.finished = False
         self.failed = False
+        cfg = conn.config
+        self.pace = Pace(cfg.min_response_rate, cfg.min_rate_grace, activity=conn.activity)
 
     def informational(self, status: int, headers: Headers) -> None:
         if self.req.head.protocol == "HTTP/1.1":
@@ -238,7 +268,7 @@ class H1Sink:
 
     def _send(self, data: bytes) -> None:
         try:
-            self.conn.transport.sendall(data)
+            self.conn.transport.sendall(data, self.pace)
         except OSError as exc:
             self.failed = True
             raise PeerGone(str(exc)) from None

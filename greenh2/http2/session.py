@@ -9,6 +9,7 @@ finished or killed: gevent closes the socket when the connection handler returns
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
 from greenh2.http2.extconnect import open_websocket, screen
 from greenh2.http2.starter import STARTER
 from greenh2.http2.stream import H2Stream
+from greenh2.pace import BUSY, IDLE, Activity, Pace
 from greenh2.websocket import Offer, WebSocketRequest
 from greenh2.wsgi.environ import ConnInfo, Headers, RequestHead
 from greenh2.wsgi.response import Sink
@@ -68,7 +70,8 @@ class H2Sink:
 
 class H2Session:
     def __init__(self, transport: Any, config: Config, handler: Handler, conninfo: ConnInfo,
-                 preread: bytes = b"", upgrade: tuple[RequestHead, bytes, bytes] | None = None) -> None:
+                 preread: bytes = b"", upgrade: tuple[RequestHead, bytes, bytes] | None = None,
+                 activity: Activity | None = None) -> None:
         self.transport = transport
         self.config = config
         self.handler = handler
@@ -87,6 +90,10 @@ class H2Session:
         self.done = Event()
         self.wake = Event()
         self.drained = Event()
+        # the connection cap's view of us (greenh2.pace); the writer's min_response_rate
+        self.activity = activity or Activity(None, 0.0)
+        self.send_pace = Pace(config.min_response_rate, config.min_rate_grace,
+                              activity=self.activity)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -94,6 +101,7 @@ class H2Session:
         upgrade = self.upgrade
         self.engine.start(upgrade[1] if upgrade else None, upgraded=upgrade is not None)
         self.started = True
+        self.activity.on_shed = self.shed
         writer = gevent.spawn(self._write_loop)
         reader = gevent.spawn(self._read_loop)
         if upgrade:
@@ -119,6 +127,18 @@ class H2Session:
         if not self.started:
             return  # serve() does it after the server preface
         self.drain.begin()
+
+    def shed(self, reason: str) -> None:
+        """Closed to admit a new connection at worker_connections (server/connection.py):
+        GOAWAY and end; a slow reader's GOAWAY would not get through, so it is not waited for."""
+        code = ErrorCodes.ENHANCE_YOUR_CALM if reason == "slow" else ErrorCodes.NO_ERROR
+        self.engine.goaway(code, last_stream_id=self.engine.highest_stream_id)
+        if reason == "slow":
+            self.broken = True
+            self.transport.abort()
+        self.draining = True
+        self.wake_writer()
+        self.done.set()
 
     def maybe_done(self) -> None:
         if self.draining and not self.live:
@@ -171,7 +191,7 @@ class H2Session:
                 self.wake.wait()
                 self.wake.clear()
                 while engine.output_size:
-                    transport.sendall(engine.take_output())
+                    transport.sendall(engine.take_output(), self.send_pace)
                 self.drained.set()
                 if engine.closed:
                     self.done.set()
@@ -313,6 +333,7 @@ class H2Session:
         if offer is not None:
             self.websockets[stream_id] = open_websocket(stream, head, offer, self.config)
         self.live += 1
+        self.activity.enter(BUSY, time.monotonic())
         observe.OBSERVER.stream_opened()
         STARTER.add(stream, self._run_stream, self._stream_finished, stream, head)
 
@@ -346,6 +367,8 @@ class H2Session:
         stream.inbox.clear()
         del self.streams[stream.id]
         self.live -= 1
+        if not self.live:
+            self.activity.enter(IDLE, time.monotonic())
         observe.OBSERVER.stream_closed()
         self.wake.set()
         if not self.live:

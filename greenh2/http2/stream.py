@@ -28,6 +28,7 @@ from greenh2.config import Config
 from greenh2.errors import StreamGone, body_too_large
 from greenh2.http2.cancel import CancelSignal
 from greenh2.http2.engine import Engine
+from greenh2.pace import Activity, Pace
 from greenh2.wsgi.environ import Headers
 
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "transfer-encoding",
@@ -49,6 +50,7 @@ class StreamOwner(Protocol):
     """What a stream uses of its connection (`H2Session`): the engine, the config, the writer."""
     engine: Engine
     config: Config
+    activity: Activity
 
     def wake_writer(self) -> None: ...
     def wait_output_room(self) -> None: ...
@@ -62,11 +64,14 @@ class H2Stream:
         "greenlet",
         "id",
         "inbox",
+        "pulled",
         "readable",
         "received",
+        "recv_pace",
         "request_done",
         "responded",
         "response_ended",
+        "send_pace",
         "session",
         "too_large",
         "trailers",
@@ -92,6 +97,10 @@ class H2Stream:
         self.responded = False  # the final response head went out
         self.response_ended = False  # ... and END_STREAM with it or after it: complete
         self.cancelled = CancelSignal()  # environ['greenh2.cancelled']
+        # min_request_rate / min_response_rate, made at the first wait for the client
+        self.recv_pace: Pace | None = None
+        self.send_pace: Pace | None = None
+        self.pulled = 0  # body bytes the app has read
 
     # --- reader side (never blocks) ----------------------------------------------------------
 
@@ -165,18 +174,37 @@ class H2Stream:
                 return b""
             if self.error:
                 raise StreamGone(self.error)
-            if not self.wait_readable(self.session.config.body_timeout):
-                observe.OBSERVER.limit_tripped("body_timeout")
-                self.reset(ErrorCodes.CANCEL)
-                raise StreamGone("request body timeout")
+            self._wait_body()
         data = self.inbox.popleft()
         if len(data) > size:
             data, rest = data[:size], data[size:]
             self.inbox.appendleft(rest)
+        self.pulled += len(data)
+        if self.recv_pace is not None:
+            self.recv_pace.moved(len(data))
         self.unacked -= len(data)
         self.session.engine.acknowledge(self.id, len(data))
         self.session.wake_writer()
         return data
+
+    def _wait_body(self) -> None:
+        """The app wants body the client has not sent: wait at most body_timeout, and within
+        the client's min_request_rate credit."""
+        cfg = self.session.config
+        pace = self.recv_pace
+        if pace is None:
+            pace = self.recv_pace = Pace(cfg.min_request_rate, cfg.min_rate_grace,
+                                         activity=getattr(self.session, "activity", None))
+            pace.moved(self.pulled)
+        pace.begin()
+        arrived = self.wait_readable(pace.allowance(cfg.body_timeout))
+        pace.end()
+        if arrived:
+            return
+        slow = pace.exhausted()
+        observe.OBSERVER.limit_tripped("request_rate" if slow else "body_timeout")
+        self.reset(ErrorCodes.CANCEL)
+        raise StreamGone("request body below min_request_rate" if slow else "request body timeout")
 
     def request_trailers(self) -> Headers | None:
         """The request trailers once the app has drained the body; None before."""
@@ -221,6 +249,7 @@ class H2Stream:
     def send_data(self, data: bytes, end: bool = False) -> None:
         session, engine = self.session, self.session.engine
         view = memoryview(data)
+        waited = False
         while True:
             self._check()
             session.wait_output_room()
@@ -231,23 +260,40 @@ class H2Stream:
             if sent:
                 session.wake_writer()
                 view = view[sent:]
+                if waited and self.send_pace is not None:
+                    self.send_pace.moved(sent)  # window the client opened while we waited
             if not view:
                 self.response_ended = end
                 return
-            self._wait_for_window()
+            waited = self._wait_for_window()
 
-    def _wait_for_window(self) -> None:
-        """Flow control (RFC 9113 §5.2): wait in this greenlet until the peer opens the window."""
+    def _wait_for_window(self) -> bool:
+        """Flow control (RFC 9113 §5.2): wait in this greenlet until the peer opens the window,
+        at most send_timeout and within the client's min_response_rate credit (a tiny window
+        opened a few bytes at a time is a slow read). True if it waited."""
         if self.writable is None:
             self.writable = Event()
         self.writable.clear()
         self._check()  # gone while this greenlet was elsewhere: do not wait for a window
         if self.session.engine.send_window(self.id) > 0:
-            return
-        if not self.writable.wait(self.session.config.send_timeout):
-            observe.OBSERVER.limit_tripped("send_timeout")
-            self.reset(ErrorCodes.CANCEL)
-            raise StreamGone("send window stayed closed (data dribble)")
+            return False
+        cfg = self.session.config
+        pace = self.send_pace
+        if pace is None:
+            pace = self.send_pace = Pace(cfg.min_response_rate, cfg.min_rate_grace,
+                                         activity=getattr(self.session, "activity", None))
+        pace.begin()
+        opened = self.writable.wait(pace.allowance(cfg.send_timeout))
+        pace.end()
+        if opened:
+            return True
+        slow = pace.exhausted()
+        observe.OBSERVER.limit_tripped("response_rate" if slow else "send_timeout")
+        if slow and pace.activity is not None:
+            pace.activity.slow = True  # first in line when the connection cap sheds
+        self.reset(ErrorCodes.CANCEL)
+        raise StreamGone("client takes the response below min_response_rate" if slow
+                         else "send window stayed closed (data dribble)")
 
     def end(self) -> None:
         self.send_data(b"", end=True)
