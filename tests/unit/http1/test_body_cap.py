@@ -19,11 +19,16 @@ class Transport:
         del self.data[:n]
         return out
 
-    def sendall(self, data):
+    def sendall(self, data, pace=None):
         self.sent.append(bytes(data))
+
+    def settimeout(self, timeout):
+        pass
 
 
 class Conn:
+    activity = None
+
     def __init__(self, data, cap=CAP):
         self.transport = Transport(data)
         self.buf = bytearray()
