@@ -59,8 +59,13 @@ def can_send_trailers(environ: dict[str, Any]) -> bool:
         return True
     if protocol != "HTTP/1.1":
         return False
-    te = environ.get("HTTP_TE", "").lower()
-    return "trailers" in (t.split(";")[0].strip() for t in te.split(","))
+    return te_accepts_trailers(environ.get("HTTP_TE", ""))
+
+
+def te_accepts_trailers(te: str) -> bool:
+    """Whether a TE field value lists `trailers` (RFC 9110 §10.1.4): the client will take a
+    chunked trailer section."""
+    return "trailers" in (t.split(";")[0].strip() for t in te.lower().split(","))
 
 
 def check_trailers(fields: Iterable[Any]) -> Headers:
