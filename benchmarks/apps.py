@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import parse_qs
@@ -109,4 +111,25 @@ def hashwork(environ: Environ, start_response: StartResponse) -> Iterable[bytes]
     return [digest]
 
 
-APPS = {"hashwork": hashwork, "hello": hello, "sleep50": sleep50, "download": download, "upload": upload, "sse": sse}
+DJANGO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "django")
+_django: list = []
+_django_lock = threading.Lock()
+
+
+def django_dbwait(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """examples/django's `GET /api/db-wait?s=0.05` (50 ms in PostgreSQL through Django's ORM
+    connection and its psycopg pool) for every request. Django is imported at the first request,
+    in the serving process after the server set itself up (gevent's monkey-patching included), and
+    its settings come from the environment benchmarks/django_db.py exports."""
+    if not _django:
+        with _django_lock:
+            if not _django:
+                sys.path.insert(0, DJANGO_DIR)
+                os.environ.setdefault("DJANGO_SETTINGS_MODULE", "greenh2_site.settings")
+                from django.core.wsgi import get_wsgi_application
+                _django.append(get_wsgi_application())
+    environ["PATH_INFO"], environ["QUERY_STRING"] = "/api/db-wait", "s=0.05"
+    return _django[0](environ, start_response)
+
+
+APPS = {"django_dbwait": django_dbwait, "hashwork": hashwork, "hello": hello, "sleep50": sleep50, "download": download, "upload": upload, "sse": sse}

@@ -17,7 +17,7 @@ from benchmarks import h2load
 from benchmarks.scenarios import BY_KEY, target
 from benchmarks.servers import BASELINE, SERVERS
 
-PACKAGES = ["gunicorn", "gevent", "h2", "hypercorn", "uvloop", "granian", "greenh2"]
+PACKAGES = ["gunicorn", "gevent", "h2", "hypercorn", "uvloop", "granian", "greenh2", "django", "psycopg"]
 
 
 def machine_info() -> dict:

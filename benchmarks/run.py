@@ -10,6 +10,7 @@ servers (always: also on Ctrl-C, SIGTERM or an exception), and hands medians to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json as jsonlib
 import os
@@ -118,9 +119,17 @@ def summarize(sc, runs: list, start_error: str) -> dict:
     return out
 
 
-def run_scenario(sc, names: list, mode, args, cert, upload_file: str, active: list) -> tuple:
-    """Start every server for `sc`, run interleaved repetitions, stop them; (summaries, runs)."""
-    from benchmarks import h2load, servers
+def _db_sampler(sc, db, name: str):
+    """D1: count the PostgreSQL connections the server holds during the load."""
+    from benchmarks import django_db
+    return django_db.peak_connections(db, name) if sc.database and db else contextlib.nullcontext()
+
+
+def run_scenario(sc, names: list, mode, args, cert, upload_file: str, active: list,
+                 db=None) -> tuple:
+    """Start every server for `sc`, run interleaved repetitions, stop them; (summaries, runs).
+    `db`: the PostgreSQL cluster of scenarios that need one (benchmarks/django_db.py)."""
+    from benchmarks import django_db, h2load, servers
 
     started: dict = {}
     start_errors: dict = {name: "" for name in names}
@@ -132,7 +141,8 @@ def run_scenario(sc, names: list, mode, args, cert, upload_file: str, active: li
             continue
         try:
             r = servers.start(servers.SERVERS[name], sc.app, cert if sc.tls else None, log,
-                              ready_path=sc.ready_path, ready_check=h2load.ready_check)
+                              ready_path=sc.ready_path, ready_check=h2load.ready_check,
+                              extra_env=django_db.server_env(name) if sc.database else None)
         except servers.ServerError as exc:
             first = str(exc).splitlines()[0]
             start_errors[name] = f"start failed: {first} (log: {os.path.relpath(log, HERE)})"
@@ -154,9 +164,11 @@ def run_scenario(sc, names: list, mode, args, cert, upload_file: str, active: li
                                        f"server exited ({r.proc.returncode}): {r.log_tail(3)}"})
                     continue
                 latency_log = os.path.join(LATENCY, f"{sc.key}-{name}.tsv") if rep == 0 else None
-                with servers.RssSampler(r.proc.pid) as sampler:
+                with servers.RssSampler(r.proc.pid) as sampler, _db_sampler(sc, db, name) as pg:
                     rec = measure(sc, r.url, mode, args, upload_file, latency_log)
                 rec["rss"] = sampler.peak
+                if pg is not None:
+                    rec["note"] = f"peak {pg.peak} PostgreSQL connections"
                 runs[name].append(rec)
                 v = rec.get("value")
                 print(f"  {sc.key} rep {rep + 1}/{reps} {name:9s} "
@@ -233,10 +245,20 @@ def main(argv: list | None = None) -> int:
     raw: dict = {}
     active: list = []
     try:
-        for sc in scenarios:
-            print(f"bench: {sc.key}: {sc.title}", flush=True)
-            results[sc.key], raw[sc.key] = run_scenario(sc, names, mode, args, cert,
-                                                        upload_file, active)
+        with contextlib.ExitStack() as stack:
+            db = None
+            if any(sc.database for sc in scenarios):
+                from benchmarks import django_db
+                runnable = [n for n in names if not SERVERS[n].only]  # what D1 starts at once
+                try:
+                    db = stack.enter_context(django_db.database(len(runnable)))
+                except (AssertionError, OSError, subprocess.SubprocessError, RuntimeError) as exc:
+                    print(f"bench: no PostgreSQL, database scenarios left out: {exc}", flush=True)
+                    scenarios = [sc for sc in scenarios if not sc.database]
+            for sc in scenarios:
+                print(f"bench: {sc.key}: {sc.title}", flush=True)
+                results[sc.key], raw[sc.key] = run_scenario(sc, names, mode, args, cert,
+                                                            upload_file, active, db)
     except KeyboardInterrupt:
         print("bench: interrupted; reporting what was measured", flush=True)
     finally:

@@ -25,6 +25,7 @@ class Scenario:
     metric: str = "req/s"  # req/s | MiB/s | wall s | sse
     ready_path: str = "/"
     timeout: float = 60.0
+    database: bool = False  # needs examples/django's PostgreSQL (benchmarks/django_db.py)
 
 
 # Ordered as the report shows them. M3/M3b/M7 are fixed-work runs, the rest fixed-duration.
@@ -45,6 +46,9 @@ SCENARIOS: list = [
              clients=100, streams=100, timed=False, metric="sse", ready_path="/?count=1"),
     Scenario("M8", "handler blocking in C (sha256 of 8 MiB), TLS, -c 8 -m 1", "hashwork",
              clients=8, streams=1),
+    Scenario("D1", "Django + PostgreSQL, 50 ms in the database, h2c, -c 10 -m 100 -n 1000",
+             "django_dbwait", tls=False, clients=10, streams=100, requests=1000, timed=False,
+             timeout=120.0, database=True),
 ]
 # Scenarios whose load is the same as M1's, for the --threads target (issue 12).
 THREADS_SERVER = "greenh2-threads"
@@ -116,6 +120,9 @@ def target(key: str, per_server: dict, ceiling: float | None = None) -> tuple:
         ok = (row.get("completed") == row.get("streams") and p99 is not None and p99 < 250
               and first is not None and first < 1000 and row.get("rss_mib", 1e9) < 200)
         return ok, "all complete, gap p99<250 ms, first-event p99<1 s, RSS<200 MiB"
+    if key == "D1":  # issue 17: every request answered, and the waits overlap
+        return judge([not row.get("errors"), None if x_base is None else x_base >= 1.0],
+                     "no errors, >=1x gunicorn")
     if key == "M8":
         threads = per_server.get(THREADS_SERVER)
         x = _ratio(threads, row) if threads else None

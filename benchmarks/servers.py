@@ -222,7 +222,7 @@ def _tcp_open(port: int) -> bool:
 
 def start(definition: ServerDef, app: str, cert: CertPair | None, log_path: str,
           ready_path: str = "/", ready_check: Callable[[str], str | None] | None = None,
-          timeout: float = 30.0) -> Running | None:
+          timeout: float = 30.0, extra_env: dict | None = None) -> Running | None:
     """Start `definition` serving benchmarks.apps:`app`; None if it cannot serve this mode.
 
     Readiness = a TCP connect succeeds and then ready_check(url + ready_path) returns None
@@ -234,7 +234,7 @@ def start(definition: ServerDef, app: str, cert: CertPair | None, log_path: str,
     if argv is None:
         return None
     url = f"{'https' if cert else 'http'}://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED="1", **(extra_env or {}))
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "wb") as log:
         log.write(("$ " + " ".join(argv) + "\n").encode())

@@ -58,8 +58,12 @@ class Config:
     workers: int = _opt(1, "Number of pre-forked worker processes", short="-w",
                         bounds=(1, 1024))
     worker_connections: int = _opt(1000, "Concurrent connections per worker process (connection "
-                                   "floods)",
+                                   "floods; at the cap see shed_connections)",
                                    bounds=(1, 1_000_000))
+    shed_connections: bool = _opt(True, "At worker_connections, admit a new connection by closing "
+                                  "the one doing least: in its headers over 1 s, then below a "
+                                  "minimum data rate, then idle keep-alive, oldest first (off: "
+                                  "accepting pauses until one ends)")
     max_concurrent_streams: int = _opt(100, "SETTINGS_MAX_CONCURRENT_STREAMS; live handlers per "
                                        "connection (rapid reset)",
                                        bounds=(1, 2**31 - 1))
@@ -86,12 +90,25 @@ class Config:
     send_timeout: float = _opt(60.0, "Seconds a response may wait for flow-control window or a "
                                "socket that does not drain (CVE-2019-9511, CVE-2019-9517)",
                                bounds=(0.01, 86400))
+    min_request_rate: float = _opt(240.0, "Bytes/s a request body must arrive at, counting only "
+                                   "time the app waits for it, after min_rate_grace (slow POST, "
+                                   "R-U-Dead-Yet; 0: off)", bounds=(0, 1e12))
+    min_response_rate: float = _opt(240.0, "Bytes/s the client must take a response at, counting "
+                                    "only time its socket or flow-control window holds queued "
+                                    "bytes back, after min_rate_grace (slow read; 0: off)",
+                                    bounds=(0, 1e12))
+    min_rate_grace: float = _opt(5.0, "Seconds of waiting a client gets before min_request_rate "
+                                 "and min_response_rate apply", bounds=(0, 86400))
     limit_request_line: int = _opt(8190, "Longest HTTP/1.1 request line (414 beyond)",
                                    bounds=(64, 1 << 20))
     limit_request_fields: int = _opt(100, "Most HTTP/1.1 header fields (431 beyond)",
                                      bounds=(1, 32768))
     limit_request_field_size: int = _opt(8190, "Longest HTTP/1.1 header field (431 beyond)",
                                          bounds=(64, 1 << 20))
+    max_body_size: int = _opt(0, "Largest request body in bytes: a larger Content-Length gets 413 "
+                              "before the app runs, a body that streams past it makes "
+                              "wsgi.input raise RequestBodyTooLarge (0: no limit)",
+                              metavar="BYTES", bounds=(0, 2**63))
     max_requests: int = _opt(0, "Restart a worker after this many requests (0: never)",
                              bounds=(0, 2**63))
     max_requests_jitter: int = _opt(0, "Random 0..N added to max_requests per worker",

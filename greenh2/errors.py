@@ -3,6 +3,9 @@ much is lost (a stream vs the whole connection). Errors that end up on the wire 
 §7 error code or the HTTP status they map to, so the I/O edge translates them in one place."""
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 from h2.errors import ErrorCodes
 
 
@@ -28,6 +31,41 @@ class RemoteProtocolError(GreenH2Error):
         self.code = code
 
 
+class RequestBodyTooLarge(GreenH2Error):
+    """The request body passed `max_body_size`: raised by `wsgi.input` reads at the first byte
+    past the limit, and by every later read. Uncaught, the server answers 413 Content Too Large
+    (RFC 9110 §15.5.14) if no response has started, else it ends the response: RST_STREAM(CANCEL)
+    on HTTP/2, a closed connection on HTTP/1.1 (README: Request body size).
+
+    When werkzeug is loaded (Flask and werkzeug apps), the instance raised is also a
+    `werkzeug.exceptions.RequestEntityTooLarge`, so those frameworks answer 413 themselves (with
+    the app's own 413 error handler, if it has one); see `body_too_large`."""
+
+    status = 413
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body over max_body_size ({limit} bytes)")
+        self.limit = limit
+
+
+_flavour: list[Any] = [None, None]  # [werkzeug's RequestEntityTooLarge, our subclass of it]
+
+
+def body_too_large(limit: int) -> RequestBodyTooLarge:
+    """A RequestBodyTooLarge to raise; an HTTPException too when the app runs on werkzeug.
+
+    werkzeug is looked up in sys.modules, never imported: an app that does not use it has no
+    use for its exception classes, and greenh2 does not pay for importing it."""
+    base = getattr(sys.modules.get("werkzeug.exceptions"), "RequestEntityTooLarge", None)
+    if base is None:
+        return RequestBodyTooLarge(limit)
+    if _flavour[0] is not base:
+        _flavour[:] = [base, type("RequestBodyTooLarge", (RequestBodyTooLarge, base),
+                                  {"__module__": __name__})]
+    error: RequestBodyTooLarge = _flavour[1](limit)
+    return error
+
+
 class StreamGone(GreenH2Error):
     """The stream a handler is using was reset or its connection closed; the handler's next I/O
     raises this so it stops, and the server logs it at debug level only."""
@@ -35,3 +73,25 @@ class StreamGone(GreenH2Error):
 
 class PeerGone(GreenH2Error, ConnectionError):
     """The client disconnected or stopped reading for longer than send_timeout."""
+
+
+class StreamCancelled(StreamGone):
+    """The client cancelled the request: it reset the stream (RST_STREAM, e.g. a gRPC deadline
+    or a cancelled call) or closed the connection. Raised in the handler greenlet at its next
+    cooperative switch (a sleep, a wsgi.input read, a write, any gevent wait), so a handler
+    stops promptly; a handler that catches it should return. Not raised with --threads (a
+    thread cannot be interrupted): such a handler sees environ['greenh2.cancelled'] set."""
+
+
+class TooSlow(PeerGone):
+    """The client moved request body or response bytes below the minimum data rate
+    (min_request_rate / min_response_rate, after min_rate_grace)."""
+
+
+class Shed(PeerGone):
+    """The connection was closed to admit a new one at worker_connections (`reason`: what
+    made it the one to go: "headers", "slow" or "idle")."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"shed at the connection cap ({reason})")
+        self.reason = reason

@@ -40,7 +40,10 @@ class ServingState:
 # Names of the limits that `limit_tripped` reports (README: Limits; greenh2_limit_trips_total).
 LIMITS = ("ping", "settings", "reset", "priority", "empty", "window", "continuation",
           "frame_size", "header_list_size", "concurrent_streams", "slowloris", "body_timeout",
-          "send_timeout", "request_line", "request_fields", "worker_connections")
+          "send_timeout", "request_line", "request_fields", "worker_connections",
+          "body_size", "request_rate", "response_rate")
+# Why a connection was shed at worker_connections (greenh2_connections_shed_total).
+SHED_REASONS = ("headers", "slow", "idle")
 
 
 class Observer:
@@ -78,6 +81,9 @@ class Observer:
 
     def limit_tripped(self, limit: str) -> None:
         """A protective limit fired (one of LIMITS)."""
+
+    def connection_shed(self, reason: str) -> None:
+        """A connection was closed to admit a new one at worker_connections (SHED_REASONS)."""
 
     def worker_exited(self, pid: int, restarted: bool) -> None:
         """A pre-fork worker exited; `restarted`: unexpectedly, and the master replaces it."""

@@ -65,6 +65,9 @@ MAPPING: dict[str, tuple[str, Callable[[Any], Any]]] = {
     # gunicorn 26.3+ (its asgi worker); the other ws_* settings are GREENH2_WS_* only
     "websocket_max_message_size": ("ws_max_message_size", _limit(1 << 31)),
 }
+# greenh2 settings gunicorn has no name for take GREENH2_* variables (from the environment or
+# `raw_env` in a gunicorn config file), applied last by config_from_gunicorn: notably
+# GREENH2_MAX_BODY_SIZE (gunicorn's limit_request_* bound only the request head) and GREENH2_WS_*.
 # Settings that exist in gunicorn but that greenh2 does not implement: (name, why).
 UNSUPPORTED = {
     "proxy_protocol": "PROXY protocol headers are not parsed by greenh2",

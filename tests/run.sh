@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh machine to a passing test run: installs the Debian clients the tests
-# drive (curl, nghttp, h2load, headless chromium), the package with its test extras, runs the static checks
-# (ruff, mypy, import-linter), then pytest.
+# drive (curl, nghttp, h2load, headless chromium, slowhttptest), PostgreSQL for examples/django, the package
+# with its test extras, runs the static checks (ruff, mypy, import-linter), then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -14,6 +14,9 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v caddy >/dev/null || need+=(caddy)
 command -v systemd-socket-activate >/dev/null || need+=(systemd)
 command -v chromium >/dev/null || need+=(chromium)  # the WebSocket browser tests (headless)
+# examples/django on a throw-away PostgreSQL (tests/example_projects): initdb/pg_ctl, not a running server
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null || need+=(postgresql)
+command -v slowhttptest >/dev/null || need+=(slowhttptest)  # tests/attacks/test_slowhttptest.py
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

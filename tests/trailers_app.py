@@ -29,6 +29,25 @@ def grpc(environ, start_response):
     return body()
 
 
+def ext(environ, start_response):
+    """As connect-python does: `wsgi.ext.http.send_trailers` between chunks (or before any, for
+    n=0: gRPC's trailers-only), then empty chunks; `x-ext` says whether the key was offered."""
+    n = int(_qs(environ).get("n", "2"))
+    send_trailers = environ.get("wsgi.ext.http.send_trailers")
+    start_response("200 OK", [("Content-Type", "application/grpc"),
+                              ("x-ext", "1" if send_trailers else "0")])
+
+    def body():
+        for i in range(n):
+            yield b"message %d\n" % i
+        if send_trailers is not None:
+            assert send_trailers == environ["greenh2.send_trailers"]
+            send_trailers([("grpc-status", "0"), ("grpc-message", "all good")])
+        yield b""
+        yield b""
+    return body()
+
+
 def fast(environ, start_response):
     """Trailers set before the single-chunk body is returned."""
     body = b"fast path body\n"
@@ -66,7 +85,7 @@ def request_trailers(environ, start_response):
     return [body]
 
 
-ROUTES = {"/grpc": grpc, "/refused": refused, "/request-trailers": request_trailers}
+ROUTES = {"/grpc": grpc, "/ext": ext, "/refused": refused, "/request-trailers": request_trailers}
 _linted = {path: LintMiddleware(route) for path, route in ROUTES.items()}
 
 

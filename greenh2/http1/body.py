@@ -1,14 +1,16 @@
 """HTTP/1.1 message bodies: the request body reader (Content-Length or chunked, with
-`100 Continue` sent on the first read, and the chunked trailer section) and the response `Sink`
-(Content-Length, chunked or close-delimited framing, trailers, RFC 9112 §6-7)."""
+`100 Continue` sent on the first read, the chunked trailer section and `max_body_size`) and the
+response `Sink` (Content-Length, chunked or close-delimited framing, trailers, RFC 9112 §6-7)."""
 from __future__ import annotations
 
 import logging
 from typing import Any, Protocol
 
+from greenh2 import observe
 from greenh2.config import Config
-from greenh2.errors import PeerGone, RemoteProtocolError
+from greenh2.errors import PeerGone, RemoteProtocolError, TooSlow, body_too_large
 from greenh2.http1.message import Request, accepts_trailers, parse_fields
+from greenh2.pace import Activity, Pace
 from greenh2.wsgi.environ import Headers
 from greenh2.wsgi.response import NO_BODY_STATUS
 
@@ -19,6 +21,7 @@ class Wire(Protocol):
     buf: bytearray
     closing: bool
     config: Config
+    activity: Activity | None
 
 log = logging.getLogger("greenh2")
 READ_SIZE = 65536
@@ -35,17 +38,71 @@ class BodyReader:
         self.chunk_started = False
         self.broken = False
         self.trailer_fields: Headers = []
+        self.cap = conn.config.max_body_size  # 0: no limit
+        self.received = 0  # body bytes handed to the app (counted only under a cap)
+        self.too_large = False
+        self.drain = True  # discard() may read past an unread body
+        if self.cap and (req.length or 0) > self.cap:
+            # The dispatcher answers 413 without reading (dispatch.py). The unread body is
+            # drained afterwards when it is small and was sent (RFC 9112 §9.6); with
+            # `Expect: 100-continue` no 100 goes out and the body may or may not follow, so the
+            # connection closes (RFC 9110 §10.1.1) -- the 413 says so.
+            if req.expect_continue or (req.length or 0) > DISCARD_MAX:
+                req.keep_alive = self.drain = False
+        cfg = conn.config
+        self.pace = Pace(cfg.min_request_rate, cfg.min_rate_grace, activity=conn.activity)
 
     def _recv(self) -> None:
+        """More body bytes, waiting at most `keepalive` per read and within the client's
+        min_request_rate credit (Kestrel's MinRequestBodyDataRate)."""
+        transport, pace = self.conn.transport, self.pace
+        per_read = self.conn.config.keepalive or None
+        if pace.enabled:
+            allowed = pace.allowance(per_read)
+            transport.settimeout(None if allowed is None else max(allowed, 0.001))
+        pace.begin()
         try:
-            data = self.conn.transport.recv(READ_SIZE)
+            data = transport.recv(READ_SIZE)
         except OSError as exc:
+            pace.end()
+            if isinstance(exc, TimeoutError) and pace.exhausted():
+                self._too_slow()
             raise PeerGone(f"reading request body: {exc}") from None
+        finally:
+            if pace.enabled:
+                transport.settimeout(per_read)
+        pace.end(len(data))
         if not data:
             raise PeerGone("client closed the connection mid-body")
         self.conn.buf += data
 
+    def _too_slow(self) -> None:
+        self.broken = True
+        self.req.keep_alive = False
+        observe.OBSERVER.limit_tripped("request_rate")
+        log.info("closing connection: request body %s %s arrives below min_request_rate "
+                 "(%d bytes in %.1f s of waiting)", self.req.head.method, self.req.head.target[:200],
+                 self.pace.drained, self.pace.spent)
+        raise TooSlow("request body below min_request_rate")
+
     def pull(self, size: int) -> bytes:
+        """wsgi.input's source; past `max_body_size` it raises RequestBodyTooLarge at the first
+        byte over the limit, and the connection closes after the response."""
+        if not self.cap:
+            return self._read(size)
+        if self.too_large:
+            raise body_too_large(self.cap)
+        room = self.cap - self.received
+        data = self._read(min(size, room) if room else 1)
+        if data and not room:  # a byte past the limit: the rest of the body is never read
+            self.too_large = True
+            self.req.keep_alive = False
+            observe.OBSERVER.limit_tripped("body_size")
+            raise body_too_large(self.cap)
+        self.received += len(data)
+        return data
+
+    def _read(self, size: int) -> bytes:
         try:
             return self._pull(size)
         except RemoteProtocolError:
@@ -125,12 +182,12 @@ class BodyReader:
 
     def discard(self) -> bool:
         """Read past an unread body so the connection can be reused; False if too much."""
-        if not self.continue_sent:  # the client never sent the body: the connection is unusable
+        if not self.continue_sent or self.too_large or not self.drain:  # never sent, left unread
             return False
         total = 0
         try:
             while not self.done and total <= DISCARD_MAX:
-                total += len(self.pull(READ_SIZE))
+                total += len(self._read(READ_SIZE))
         except (PeerGone, RemoteProtocolError):
             return False
         return self.done
@@ -145,6 +202,8 @@ class H1Sink:
         self.chunked = False
         self.finished = False
         self.failed = False
+        cfg = conn.config
+        self.pace = Pace(cfg.min_response_rate, cfg.min_rate_grace, activity=conn.activity)
 
     def informational(self, status: int, headers: Headers) -> None:
         if self.req.head.protocol == "HTTP/1.1":
@@ -209,7 +268,7 @@ class H1Sink:
 
     def _send(self, data: bytes) -> None:
         try:
-            self.conn.transport.sendall(data)
+            self.conn.transport.sendall(data, self.pace)
         except OSError as exc:
             self.failed = True
             raise PeerGone(str(exc)) from None

@@ -21,6 +21,7 @@ from greenh2.errors import RemoteProtocolError
 from greenh2.http1.body import BodyReader, H1Sink
 from greenh2.http1.message import Request, header_value, parse_request, wants_h2c
 from greenh2.http1.wspipe import refusal_bytes, websocket_request
+from greenh2.pace import BUSY, HEAD, IDLE, Activity
 from greenh2.websocket import Refusal, WebSocketRequest
 from greenh2.wsgi.environ import ConnInfo, RequestHead
 
@@ -42,8 +43,10 @@ class Upgrade:
 
 class H1Connection:
     def __init__(self, transport: Any, config: Config, handler: Callable[..., None],
-                 conninfo: ConnInfo, preread: bytes = b"", deadline: float = 0.0) -> None:
+                 conninfo: ConnInfo, preread: bytes = b"", deadline: float = 0.0,
+                 activity: Activity | None = None) -> None:
         self.transport, self.config, self.handler, self.conninfo = transport, config, handler, conninfo
+        self.activity = activity  # what the connection cap's shedding sees (greenh2.pace)
         self.deadline = deadline or time.monotonic() + config.handshake_timeout
         self.buf = bytearray(preread)
         self.closing = False  # graceful shutdown: finish this response, then close
@@ -99,6 +102,8 @@ class H1Connection:
         limit = cfg.limit_request_line + cfg.limit_request_fields * (cfg.limit_request_field_size + 2) + 4
         self.transport.settimeout(cfg.handshake_timeout if first else (cfg.keepalive or None))
         self.idle = True
+        if not first:
+            self._enter(IDLE)
         while self.buf[:2] == b"\r\n":  # RFC 9112 §2.2: ignore empty lines before a request
             del self.buf[:2]
         end = self.buf.find(b"\r\n\r\n")
@@ -125,6 +130,7 @@ class H1Connection:
                 self.idle = False
                 if timer is None:
                     timer = Timeout.start_new(self.config.handshake_timeout)
+                    self._enter(HEAD)
                 self.buf += data
                 while self.buf[:2] == b"\r\n":
                     del self.buf[:2]
@@ -138,9 +144,14 @@ class H1Connection:
             if timer is not None:
                 timer.close()
 
+    def _enter(self, phase: str) -> None:
+        if self.activity is not None:
+            self.activity.enter(phase, time.monotonic())
+
     def _serve_one(self, req: Request) -> bool:
         """Run one request; True if the connection can carry another."""
         self.idle = False
+        self._enter(BUSY)
         self.transport.settimeout(self.config.keepalive or None)
         ws = websocket_request(self, req.head, self.config)
         if isinstance(ws, Refusal):
@@ -199,7 +210,9 @@ class H1Connection:
     # --- h2c upgrade --------------------------------------------------------------------------
 
     def _try_upgrade(self, req: Request) -> Upgrade | None:
-        if req.chunked or (req.length or 0) > UPGRADE_BODY_MAX or req.expect_continue:
+        cap = self.config.max_body_size  # a body over it gets its 413 over HTTP/1.1
+        limit = min(cap, UPGRADE_BODY_MAX) if cap else UPGRADE_BODY_MAX
+        if req.chunked or (req.length or 0) > limit or req.expect_continue:
             return None  # RFC 7540 §3.2: the server may ignore Upgrade; serve over HTTP/1.1
         settings = header_value(req.head.headers, "http2-settings")
         try:

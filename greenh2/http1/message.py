@@ -8,6 +8,7 @@ from __future__ import annotations
 from greenh2.config import Config
 from greenh2.errors import RemoteProtocolError
 from greenh2.wsgi.environ import Headers, RequestHead
+from greenh2.wsgi.trailers import te_accepts_trailers
 
 
 class Request:
@@ -33,7 +34,7 @@ def header_value(headers: Headers, name: str) -> str:
 
 def accepts_trailers(headers: Headers) -> bool:
     """`TE: trailers` (RFC 9110 §10.1.4): the client will take a chunked trailer section."""
-    return "trailers" in (t.split(";")[0].strip() for t in header_value(headers, "te").lower().split(","))
+    return te_accepts_trailers(header_value(headers, "te"))
 
 
 def parse_request(data: bytes, scheme: str, config: Config) -> Request:

@@ -283,6 +283,8 @@ class Engine:
         if end_stream and size == 0 and not write_last_data(conn, self._out, stream_id, view):
             conn.end_stream(stream_id)
         self._collect()
+        if sent:
+            self.guard.data_sent(sent)  # earns WINDOW_UPDATE / PING budget (limits.EARNED)
         return sent
 
     def end_stream(self, stream_id: int) -> None:
@@ -318,6 +320,12 @@ class Engine:
                 self.conn.acknowledge_received_data(size, stream_id)
             except (ProtocolError, FlowControlError):
                 return
+            self._collect()
+
+    def release_connection_window(self, size: int) -> None:
+        """Give `size` received bytes back to the connection window only (rules.py)."""
+        if size and not self.closed:
+            self.conn.release_connection_window(size)
             self._collect()
 
     def goaway(self, code: ErrorCodes = ErrorCodes.NO_ERROR, reason: str = "",

@@ -13,6 +13,15 @@ Attacks covered, by the bucket that stops them:
   priority    CVE-2019-9513 priority churn
   empty       CVE-2019-9518 empty DATA/HEADERS/CONTINUATION frames
   window      WINDOW_UPDATE floods (zero-cost window churn)
+
+A busy real client is not an attacker: grpcio sends a stream and a connection WINDOW_UPDATE for
+each response it reads and BDP pings while data flows, so at 1,500 calls/s it would drain a
+fixed window budget in seconds. So the window and ping buckets also *earn* tokens from the
+useful work on the connection (EARNED): each stream opened (a HEADERS frame, which runs a
+request) and each byte of DATA the server sends (what the peer's WINDOW_UPDATEs and BDP pings
+answer, RFC 9113 §6.9). Earned tokens are byte-based, not per DATA frame, so window dribbling
+(CVE-2019-9511: WINDOW_UPDATE(1) answered by a 1-byte DATA frame) earns nothing worth having;
+a flood that does no work (no streams, no data) still has only the burst and the refill rate.
 """
 from __future__ import annotations
 
@@ -42,6 +51,10 @@ class TokenBucket:
         self.tokens = capacity
         self.stamp = clock()
 
+    def earn(self, amount: float) -> None:
+        """Tokens for useful work (see EARNED), up to the burst capacity."""
+        self.tokens = min(self.capacity, self.tokens + amount)
+
     def take(self, cost: float = 1.0) -> bool:
         now = self.clock()
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
@@ -58,10 +71,24 @@ BUCKETS: dict[str, tuple[float, float]] = {
     "empty": (1000, 100), "window": (10000, 1000),
 }
 
+# Tokens a bucket earns: (per stream opened, per byte of DATA sent). grpcio's unary call is one
+# HEADERS, ~100 response bytes and two WINDOW_UPDATEs; a browser sends about one WINDOW_UPDATE
+# per 16-32 KiB it reads; grpcio sends BDP pings while it receives data.
+EARNED: dict[str, tuple[float, float]] = {"window": (4, 1 / 1024), "ping": (0.25, 1 / 16384)}
+
 
 class FloodGuard:
     def __init__(self, config: Config, clock: Callable[[], float]) -> None:
         self.buckets = {name: TokenBucket(cap, rate, clock) for name, (cap, rate) in BUCKETS.items()}
+        self._window, self._ping = self.buckets["window"], self.buckets["ping"]
+        (self._window_stream, self._window_byte), (self._ping_stream, self._ping_byte) = \
+            EARNED["window"], EARNED["ping"]
+
+    def data_sent(self, size: int) -> None:
+        """The server sent `size` bytes of DATA: the peer may answer with WINDOW_UPDATEs and
+        pings (EARNED)."""
+        self._window.earn(size * self._window_byte)
+        self._ping.earn(size * self._ping_byte)
 
     def _spend(self, name: str) -> None:
         if not self.buckets[name].take():
@@ -75,6 +102,9 @@ class FloodGuard:
         elif ftype in (HEADERS, CONTINUATION):
             if length == 0:
                 self._spend("empty")
+            elif ftype == HEADERS:  # a request (or its trailers): work done for the peer
+                self._window.earn(self._window_stream)
+                self._ping.earn(self._ping_stream)
         elif ftype == PING:
             self._spend("ping")
         elif ftype == SETTINGS:

@@ -9,6 +9,9 @@
 * Frames on a stream we reset must be ignored (RFC 9113 §5.1, closed), but h2 answers each with
   another RST_STREAM; every other RST_STREAM h2 sends on its own counts toward the reset budget
   (MadeYouReset, CVE-2025-8671). `ResetLedger` sorts h2's output accordingly.
+* Received bytes dropped unread (past max_body_size) must go back to the connection window but
+  not to their stream's, which h2's `acknowledge_received_data` does for open streams only as a
+  pair. `ServerConnection.release_connection_window` does the connection half alone.
 * A malformed trailer section (a pseudo-header in it, a connection-specific field, no
   END_STREAM) is a stream error PROTOCOL_ERROR (RFC 9113 §8.1, §8.1.1); h2 ends the whole
   connection for it. `ServerConnection` resets only that stream.
@@ -25,6 +28,7 @@ from h2.exceptions import ProtocolError, StreamClosedError
 from h2.stream import StreamState
 from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
+from hyperframe.frame import WindowUpdateFrame
 
 from greenh2.http2.request import HeaderBlockChecker
 
@@ -102,6 +106,16 @@ class ServerConnection(H2Connection):
         count = super().open_inbound_streams  # purges closed streams
         self._purge_at = len(self.streams) + 64
         return count
+
+    def release_connection_window(self, size: int) -> None:
+        """The connection half of h2's acknowledge_received_data (h2 4.x): body bytes dropped
+        past max_body_size free the window all streams share (RFC 9113 §6.9), while the
+        stream's window stays spent, so the client stops sending on that stream."""
+        increment = self._inbound_flow_control_window_manager.process_bytes(size)
+        if increment:
+            frame = WindowUpdateFrame(0)
+            frame.window_increment = increment
+            self._prepare_for_sending([frame])
 
     def _receive_headers_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)

@@ -9,6 +9,7 @@ finished or killed: gevent closes the socket when the connection handler returns
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,11 +20,14 @@ from h2.errors import ErrorCodes
 
 from greenh2 import observe
 from greenh2.config import Config
-from greenh2.errors import StreamGone
+from greenh2.errors import StreamCancelled, StreamGone
+from greenh2.http2.cancel import cancel
+from greenh2.http2.drain import Drain
 from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
 from greenh2.http2.extconnect import open_websocket, screen
 from greenh2.http2.starter import STARTER
 from greenh2.http2.stream import H2Stream
+from greenh2.pace import BUSY, IDLE, Activity, Pace
 from greenh2.websocket import Offer, WebSocketRequest
 from greenh2.wsgi.environ import ConnInfo, Headers, RequestHead
 from greenh2.wsgi.response import Sink
@@ -31,8 +35,6 @@ from greenh2.wsgi.response import Sink
 log = logging.getLogger("greenh2")
 READ_SIZE = 262144
 OUTPUT_HIGH_WATER = 1 << 20  # stop producing (and reading) while this much output is queued
-SHUTDOWN_PING = b"greenh2S"
-FINAL_GOAWAY_DELAY = 1.0  # seconds between the two GOAWAYs when the PING is not answered
 
 # handler(head, conninfo, body, sink) runs one request; see dispatch.Dispatcher.
 Handler = Callable[[RequestHead, ConnInfo, Callable[[int], bytes], Sink], None]
@@ -61,12 +63,15 @@ class H2Sink:
         self.stream.send_trailers(headers)
 
     def abort(self) -> None:
-        self.stream.reset(ErrorCodes.INTERNAL_ERROR)
+        stream = self.stream
+        if stream.error is None:  # not reset already (by the client, or past max_body_size)
+            stream.reset(ErrorCodes.CANCEL if stream.too_large else ErrorCodes.INTERNAL_ERROR)
 
 
 class H2Session:
     def __init__(self, transport: Any, config: Config, handler: Handler, conninfo: ConnInfo,
-                 preread: bytes = b"", upgrade: tuple[RequestHead, bytes, bytes] | None = None) -> None:
+                 preread: bytes = b"", upgrade: tuple[RequestHead, bytes, bytes] | None = None,
+                 activity: Activity | None = None) -> None:
         self.transport = transport
         self.config = config
         self.handler = handler
@@ -80,11 +85,15 @@ class H2Session:
         self.draining = False  # final GOAWAY sent (or received): no new streams
         self.stopping = False  # shutdown() called
         self.started = False
-        self.final_goaway_timer: gevent.Greenlet | None = None
+        self.drain = Drain(self)  # the graceful stop sequence (drain.py)
         self.broken = False
         self.done = Event()
         self.wake = Event()
         self.drained = Event()
+        # the connection cap's view of us (greenh2.pace); the writer's min_response_rate
+        self.activity = activity or Activity(None, 0.0)
+        self.send_pace = Pace(config.min_response_rate, config.min_rate_grace,
+                              activity=self.activity)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -92,6 +101,7 @@ class H2Session:
         upgrade = self.upgrade
         self.engine.start(upgrade[1] if upgrade else None, upgraded=upgrade is not None)
         self.started = True
+        self.activity.on_shed = self.shed
         writer = gevent.spawn(self._write_loop)
         reader = gevent.spawn(self._read_loop)
         if upgrade:
@@ -103,14 +113,12 @@ class H2Session:
         try:
             self.done.wait()
         finally:
-            if self.final_goaway_timer is not None:
-                self.final_goaway_timer.kill(block=False)
+            self.drain.cancel()
             self._teardown(reader, writer)
 
     def shutdown(self) -> None:
-        """Graceful stop (SIGTERM), in two steps (RFC 9113 §6.8): GOAWAY(2^31-1) and a PING,
-        so requests the client sent before it saw the GOAWAY are still served; after the PING
-        comes back (or a second), GOAWAY with the real last stream id. Streams in flight finish."""
+        """Graceful stop (SIGTERM): streams in flight finish, and the two-step GOAWAY of
+        RFC 9113 §6.8 goes out once they have (at once on an idle connection); see drain.py."""
         if self.stopping:
             return
         self.stopping = True
@@ -118,20 +126,21 @@ class H2Session:
             websocket.going_away()  # close 1001, then the handler ends and its stream with it
         if not self.started:
             return  # serve() does it after the server preface
-        self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=2**31 - 1)
-        self.engine.ping(SHUTDOWN_PING)
-        self.wake_writer()
-        self.final_goaway_timer = gevent.spawn_later(FINAL_GOAWAY_DELAY, self._final_goaway)
+        self.drain.begin()
 
-    def _final_goaway(self) -> None:
-        if self.draining:
-            return
+    def shed(self, reason: str) -> None:
+        """Closed to admit a new connection at worker_connections (server/connection.py):
+        GOAWAY and end; a slow reader's GOAWAY would not get through, so it is not waited for."""
+        code = ErrorCodes.ENHANCE_YOUR_CALM if reason == "slow" else ErrorCodes.NO_ERROR
+        self.engine.goaway(code, last_stream_id=self.engine.highest_stream_id)
+        if reason == "slow":
+            self.broken = True
+            self.transport.abort()
         self.draining = True
-        self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=self.engine.highest_stream_id)
         self.wake_writer()
-        self._maybe_done()
+        self.done.set()
 
-    def _maybe_done(self) -> None:
+    def maybe_done(self) -> None:
         if self.draining and not self.live:
             self.done.set()
 
@@ -182,7 +191,7 @@ class H2Session:
                 self.wake.wait()
                 self.wake.clear()
                 while engine.output_size:
-                    transport.sendall(engine.take_output())
+                    transport.sendall(engine.take_output(), self.send_pace)
                 self.drained.set()
                 if engine.closed:
                     self.done.set()
@@ -194,8 +203,9 @@ class H2Session:
                   self.conninfo.remote_port, why)
         self.broken = True
         self.drained.set()
-        for stream in self.streams.values():
+        for stream in list(self.streams.values()):
             stream.on_gone(why)
+            cancel(self, stream, why)
         self.done.set()
 
     # --- reader -------------------------------------------------------------------------------
@@ -259,12 +269,14 @@ class H2Session:
                 if event.remote_reset:
                     observe.OBSERVER.reset(False, event.error_code)
                 if stream is not None:
-                    stream.on_gone(f"reset by client ({event.error_code!r})")
+                    why = f"reset by client ({event.error_code!r})"
+                    stream.on_gone(why)
+                    if event.remote_reset:
+                        cancel(self, stream, why)
             elif self.engine.is_flow_event(event):
                 self._wake_windows(getattr(event, "stream_id", 0))
             elif kind is ev.PingAckReceived:
-                if event.ping_data == SHUTDOWN_PING:
-                    self._final_goaway()
+                self.drain.on_ping_ack(event.ping_data)
             elif kind is PeerGoaway:
                 self._on_peer_goaway(event)
             elif kind is ev.ConnectionTerminated:
@@ -283,7 +295,7 @@ class H2Session:
         if event.error_code:
             raise ConnectionEnd(ErrorCodes.NO_ERROR, f"client sent GOAWAY({event.error_code})")
         self.draining = True  # RFC 9113 §6.8: finish what is in flight, then close
-        self._maybe_done()
+        self.maybe_done()
 
     def _on_request(self, event: ev.RequestReceived) -> None:
         stream_id = event.stream_id
@@ -313,6 +325,7 @@ class H2Session:
         head.stream_id = stream_id
         stream = H2Stream(self, stream_id)
         head.trailers = stream.request_trailers
+        head.extra["greenh2.cancelled"] = stream.cancelled
         if body:
             stream.inbox.append(body)
         stream.ended = ended
@@ -320,16 +333,21 @@ class H2Session:
         if offer is not None:
             self.websockets[stream_id] = open_websocket(stream, head, offer, self.config)
         self.live += 1
+        self.activity.enter(BUSY, time.monotonic())
         observe.OBSERVER.stream_opened()
         STARTER.add(stream, self._run_stream, self._stream_finished, stream, head)
 
     def _run_stream(self, stream: H2Stream, head: RequestHead) -> None:
         websocket = self.websockets.get(stream.id)
         try:
-            if head.body_length is None and stream.ended:
-                head.body_length = sum(len(c) for c in stream.inbox)
+            if head.body_length is None and stream.ended:  # the whole body is here
+                head.body_length = stream.received if stream.too_large else \
+                    sum(len(c) for c in stream.inbox)
             if websocket is None:
-                self.handler(head, self.conninfo, stream.pull, H2Sink(stream))
+                try:
+                    self.handler(head, self.conninfo, stream.pull, H2Sink(stream))
+                except StreamCancelled as exc:  # thrown in outside the app (http2/cancel.py)
+                    log.debug("stream %d cancelled: %s", stream.id, exc)
             else:  # the app reads the WebSocket, not wsgi.input
                 self.handler(head, self.conninfo, lambda size: b"", websocket.wrap_sink(H2Sink(stream)))
                 websocket.finish()
@@ -349,6 +367,10 @@ class H2Session:
         stream.inbox.clear()
         del self.streams[stream.id]
         self.live -= 1
+        if not self.live:
+            self.activity.enter(IDLE, time.monotonic())
         observe.OBSERVER.stream_closed()
         self.wake.set()
-        self._maybe_done()
+        if not self.live:
+            self.drain.idle()  # after this stream's last frames, in the same write
+        self.maybe_done()

@@ -4,7 +4,7 @@ Request ``{"command": "status", "args": []}``, answer ``{"ok": true, "data": {..
 ``{"ok": false, "error": "..."}``. Commands: status, stats, reload [tls], reopen, stop,
 workers +N|-N. The serving side is a `ControlTarget` (one process, or the pre-fork master); this
 module only frames and dispatches, and serves either from a gevent greenlet (a serving process)
-or from a thread (the master, which never imports gevent).
+or from the pre-fork master's own loop (`PolledControlServer`: no threads in the master).
 
 Default path, as gunicorn 27 does it: ``$XDG_RUNTIME_DIR/greenh2.ctl`` when that directory
 exists, else ``~/.greenh2/greenh2.ctl`` (directory created with mode 0700). A socket at the path
@@ -17,11 +17,13 @@ import json
 import logging
 import os
 import socket
-import threading
+import time
 from typing import Any, Protocol
 
 log = logging.getLogger("greenh2")
 MAX_LINE = 65536
+CLIENT_IDLE = 30.0  # seconds a control client may stay silent
+SEND_TIMEOUT = 5.0
 
 
 class ControlInUse(Exception):
@@ -122,26 +124,67 @@ def handle_client(conn: socket.socket, target: ControlTarget) -> None:
                 conn.sendall(answer_line(target, line))
 
 
-class ThreadControlServer:
-    """For the pre-fork master (plain threads, no gevent): a thread per client."""
+class PolledControlServer:
+    """For the pre-fork master, without threads (a thread alive at `fork()` can deadlock the
+    child: it may hold a lock the child then waits for). The master's loop selects on
+    `sockets()` and calls `readable()`; clients are non-blocking, each line is answered when
+    complete, and a client silent for CLIENT_IDLE seconds is dropped."""
 
     def __init__(self, sock: socket.socket, target: ControlTarget) -> None:
         self.sock = sock
+        self.sock.setblocking(False)
         self.target = target
-        self.thread = threading.Thread(target=self._loop, name="greenh2-control", daemon=True)
+        self.clients: dict[socket.socket, tuple[bytearray, float]] = {}
 
-    def start(self) -> None:
-        self.thread.start()
+    def sockets(self) -> list[socket.socket]:
+        now = time.monotonic()
+        for conn, (_, seen) in list(self.clients.items()):
+            if now - seen > CLIENT_IDLE:
+                self._drop(conn)
+        return [self.sock, *self.clients]
 
-    def _loop(self) -> None:
-        while True:
-            try:
+    def readable(self, sock: socket.socket) -> None:
+        if sock is self.sock:
+            with contextlib.suppress(OSError):  # BlockingIOError: another process took it
                 conn, _ = self.sock.accept()
-            except OSError:
-                return  # closed
-            threading.Thread(target=handle_client, args=(conn, self.target), daemon=True).start()
+                conn.setblocking(False)
+                self.clients[conn] = (bytearray(), time.monotonic())
+            return
+        buf, _ = self.clients[sock]
+        try:
+            data = sock.recv(MAX_LINE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(sock)
+            return
+        buf += data
+        self.clients[sock] = (buf, time.monotonic())
+        while b"\n" in buf:
+            line, _, rest = bytes(buf).partition(b"\n")
+            buf[:] = rest
+            if line.strip() and not self._send(sock, answer_line(self.target, line)):
+                return
+        if len(buf) > MAX_LINE:
+            self._drop(sock)
+
+    def _send(self, conn: socket.socket, data: bytes) -> bool:
+        try:
+            conn.settimeout(SEND_TIMEOUT)  # an answer is small: it fits the socket buffer
+            conn.sendall(data)
+            conn.setblocking(False)
+            return True
+        except OSError:
+            self._drop(conn)
+            return False
+
+    def _drop(self, conn: socket.socket) -> None:
+        self.clients.pop(conn, None)
+        conn.close()
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
+        for conn in list(self.clients):
+            self._drop(conn)
         self.sock.close()

@@ -99,6 +99,9 @@ class Metrics:
                                "REFUSED_STREAM (max_concurrent_streams, or draining)", registry=reg)
         self.limit_trips = Counter("greenh2_limit_trips_total", "Protective limits that fired "
                                    "(README: Limits)", ["limit"], registry=reg)
+        self.shed = Counter("greenh2_connections_shed_total", "Connections closed to admit a "
+                            "new one at worker_connections, by what made them the one to go",
+                            ["reason"], registry=reg)
         self.websockets = Gauge("greenh2_websockets", "Open WebSocket connections", ["protocol"],
                                 multiprocess_mode="livesum", registry=reg)
         self.worker_restarts = Counter("greenh2_worker_restarts_total", "Workers the master "
@@ -263,6 +266,9 @@ class PrometheusObserver(Observer):
 
     def limit_tripped(self, limit: str) -> None:
         self.m.limit_trips.labels(limit).inc()
+
+    def connection_shed(self, reason: str) -> None:
+        self.m.shed.labels(reason).inc()
 
     def worker_exited(self, pid: int, restarted: bool) -> None:
         forget_process(pid)

@@ -94,18 +94,21 @@ def setup_logging(config: Config) -> None:
     setup(config)
 
 
-def start_metrics(config: Config, in_master: bool) -> None:
+def start_metrics(config: Config, in_master: bool) -> Any:
     """--metrics-bind: count into prometheus_client and serve /metrics, /healthz, /readyz.
-    With --workers the master listens and every process writes its own multiprocess files
-    (the directory must be set before prometheus_client is imported: here, before the fork)."""
+    With --workers the master listens (from its own loop: the listener is returned to it) and
+    every process writes its own multiprocess files (the directory must be set before
+    prometheus_client is imported: here, before the fork)."""
     if not config.metrics_bind:
-        return
+        return None
     from greenh2.ops import metrics
     if in_master:
         metrics.prepare_multiprocess()
     metrics.install_observer()
     from greenh2.ops.health import start_listener, url
-    log.info("Metrics at: %s (and /healthz, /readyz)", url(start_listener(config.metrics_bind)))
+    listener = start_listener(config.metrics_bind, polled=in_master)
+    log.info("Metrics at: %s (and /healthz, /readyz)", url(listener))
+    return listener
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,12 +159,12 @@ def main(argv: list[str] | None = None) -> None:
     if config.workers > 1:
         from greenh2.server.prefork import Master
         try:
-            start_metrics(config, in_master=True)
+            metrics_listener = start_metrics(config, in_master=True)
         except ConfigError as exc:
             fail(str(exc))
         announce()
         master = Master(config, listeners, lambda socks: run_worker(config, socks, role="worker"),
-                        urls)
+                        urls, services=[metrics_listener] if metrics_listener else [])
         sys.exit(master.run())
     sys.exit(run_worker(config, listeners, announce, urls=urls, inherited=inherited))
 

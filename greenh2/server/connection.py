@@ -5,6 +5,9 @@ Protocol choice (one port serves all): TLS ALPN `h2` -> HTTP/2; otherwise the fi
 sniffed: the HTTP/2 preface (RFC 9113 §3.4, prior knowledge) -> HTTP/2, anything else ->
 HTTP/1.1, which may upgrade to h2c (RFC 7540 §3.2). The TLS handshake and the first bytes share
 one deadline, `handshake_timeout` (slowloris).
+
+At `worker_connections`, the pool (server/process.py) asks `make_room` to shed the connection
+doing least (greenh2.pace.choose_victim) so a new one is admitted instead of waiting.
 """
 from __future__ import annotations
 
@@ -13,13 +16,16 @@ import socket
 import time
 from typing import Any
 
+import gevent
 from gevent import Timeout
 
 from greenh2 import observe
 from greenh2.config import Config
+from greenh2.errors import Shed
 from greenh2.http1.connection import H1Connection
 from greenh2.http2.inbound import PREFACE
 from greenh2.http2.session import H2Session
+from greenh2.pace import Activity, choose_victim
 from greenh2.server.tls import PlainTransport, TLSTransport
 from greenh2.wsgi.dispatch import Dispatcher
 from greenh2.wsgi.environ import ConnInfo, base_environ
@@ -37,7 +43,30 @@ class ConnectionHandler:
         self.dispatcher = dispatcher
         self.ssl_context = ssl_context
         self.active: set[Any] = set()  # H2Session / H1Connection, for graceful shutdown
+        self.conns: dict[Any, Activity] = {}  # greenlet -> what it does, in accept order
         self.stopping = False
+
+    def find_victim(self) -> tuple[Activity, str] | None:
+        """The connection `make_room` would shed now, if any (shed_connections)."""
+        if not self.config.shed_connections or self.stopping:
+            return None
+        return choose_victim(self.conns.values(), time.monotonic())
+
+    def make_room(self, victim: tuple[Activity, str] | None = None) -> Any:
+        """Shed one connection to admit a new one at the cap; its greenlet (which the pool
+        stops counting at once), or None if every connection is doing real work."""
+        victim = victim or self.find_victim()
+        if victim is None or victim[0].shed_reason or victim[0].key not in self.conns:
+            return None
+        activity, reason = victim
+        activity.shed_reason = reason
+        del self.conns[activity.key]
+        log.info("shedding connection from %s (%s) to admit a new one at worker_connections=%d",
+                 activity.peer, reason, self.config.worker_connections)
+        observe.OBSERVER.connection_shed(reason)
+        if activity.on_shed is not None:
+            activity.on_shed(reason)
+        return activity.key
 
     def shutdown(self) -> None:
         """Graceful stop: GOAWAY on HTTP/2, `Connection: close` on HTTP/1.1."""
@@ -46,13 +75,23 @@ class ConnectionHandler:
             session.shutdown()
 
     def handle(self, sock: socket.socket, address: Any) -> None:
-        deadline = time.monotonic() + self.config.handshake_timeout
+        now = time.monotonic()
+        deadline = now + self.config.handshake_timeout
         transport: Any = PlainTransport(sock)
+        greenlet = gevent.getcurrent()
+        activity = Activity(greenlet, now)
+        activity.peer = _peer(address)
+
+        def kill(reason: str) -> None:  # until an HTTP/2 session takes over (H2Session.shed)
+            transport.abort()
+            gevent.kill(greenlet, Shed(reason))
+        activity.on_shed = kill
+        self.conns[greenlet] = activity
         try:
             if self.ssl_context is not None:
                 transport = TLSTransport(sock, self.ssl_context)
                 transport.handshake(self.config.handshake_timeout)
-            self._serve(transport, sock, address, deadline)
+            self._serve(transport, sock, address, deadline, activity)
         except (TimeoutError, Timeout):
             observe.OBSERVER.limit_tripped("slowloris")  # handshake_timeout
             log.debug("connection from %s timed out before its first request", address)
@@ -61,33 +100,38 @@ class ConnectionHandler:
         except Exception:  # a bug of ours: log it, lose this connection only
             log.exception("internal error on connection from %s", address)
         finally:
-            if not self.stopping:
+            self.conns.pop(greenlet, None)
+            if not self.stopping and not transport.aborted:
                 linger(sock)
             transport.close()
 
-    def _serve(self, transport: Any, sock: socket.socket, address: Any, deadline: float) -> None:
+    def _serve(self, transport: Any, sock: socket.socket, address: Any, deadline: float,
+               activity: Activity) -> None:
         info = self._conninfo(transport, sock, address)
         protocols = self.config.protocols
         if transport.alpn == "h2" or (protocols == ("h2",) and not transport.alpn):
             preread = sniff(transport, deadline)  # the preface, too, must come by the deadline
-            self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread), "h2")
+            self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread,
+                                activity=activity), "h2")
             return
         preread = b""
         if "h2" in protocols and transport.alpn != "http/1.1" and \
                 (transport.secure or self.config.h2c_prior_knowledge):
             preread = sniff(transport, deadline)
             if preread[:3] == PREFACE[:3]:
-                self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread),
-                          "h2")
+                self._run(H2Session(transport, self.config, self.dispatcher, info, preread=preread,
+                                    activity=activity), "h2")
                 return
         if not preread and transport.alpn != "http/1.1" and "h1" not in protocols:
             return
-        h1 = H1Connection(transport, self.config, self.dispatcher, info, preread, deadline)
+        h1 = H1Connection(transport, self.config, self.dispatcher, info, preread, deadline,
+                          activity)
         upgrade = self._run(h1, "http/1.1")
         if upgrade is not None and not self.stopping:
             preface = sniff(transport, time.monotonic() + self.config.handshake_timeout, upgrade.rest)
             session = H2Session(transport, self.config, self.dispatcher, info, preread=preface,
-                                upgrade=(upgrade.head, upgrade.settings, upgrade.body))
+                                upgrade=(upgrade.head, upgrade.settings, upgrade.body),
+                                activity=activity)
             self._run(session, "h2", upgraded=True)
 
     def _run(self, session: Any, protocol: str, upgraded: bool = False) -> Any:
@@ -122,6 +166,12 @@ class ConnectionHandler:
                         "https" if transport.secure else "http", transport.alpn, transport.tls_version)
         info.base = base_environ(info)
         return info
+
+
+def _peer(address: Any) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address or "unix")
 
 
 def sniff(transport: Any, deadline: float, data: bytes = b"") -> bytes:

@@ -1,33 +1,52 @@
-"""The pre-fork master's operations: PID file, control socket (a thread: the master is not a
-gevent process) and the answers it gives, read from the workers' scoreboard slots.
+"""The pre-fork master's operations: PID file, control socket (served from the master's own
+loop, without threads: see `greenh2.server.prefork`) and the answers it gives, read from the
+workers' scoreboard slots.
 
 Commands act the way signals do, so the master's one loop stays the only place that forks and
 reaps: reload sends the master SIGHUP, stop SIGTERM; `workers +N|-N` changes the target count
 the loop converges to; `reload tls` sends each worker SIGHUP (an in-place certificate swap).
+
+This module knows the master only through `MasterState`, the fields it reads and the one it
+sets (`target`): `prefork` imports this module, never the other way round.
 """
 from __future__ import annotations
 
 import logging
 import os
 import signal
+import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from greenh2._version import __version__
-from greenh2.config import FIELDS
+from greenh2.config import FIELDS, Config
 from greenh2.ops import counters, pidfile
-from greenh2.ops.control import ControlInUse, ThreadControlServer, bind_control, resolve_path
-
-if TYPE_CHECKING:
-    from greenh2.server.prefork import Master
+from greenh2.ops.control import ControlInUse, PolledControlServer, bind_control, resolve_path
+from greenh2.ops.scoreboard import Scoreboard
 
 log = logging.getLogger("greenh2")
 
 
+class MasterState(Protocol):
+    """What the control answers read off the pre-fork master (and `target`, which they set)."""
+
+    config: Config
+    urls: list[str]
+    target: int
+    workers: dict[int, float]
+    retiring: dict[int, float]
+    slots: dict[int, int]
+    ready: set[int]
+    board: Scoreboard
+    started: float
+    reloads: int
+    reloading: bool
+
+
 class MasterOps:
-    def __init__(self, master: Master) -> None:
+    def __init__(self, master: MasterState) -> None:
         self.master = master
-        self.control: ThreadControlServer | None = None
+        self.control: PolledControlServer | None = None
         self.path = ""
 
     def start(self) -> None:
@@ -43,9 +62,15 @@ class MasterOps:
             log.warning("control socket off: %s (choose one with --control-socket)", exc)
             return
         self.path = path
-        self.control = ThreadControlServer(sock, self)
-        self.control.start()
+        self.control = PolledControlServer(sock, self)
         log.info("control socket: %s", path)
+
+    def sockets(self) -> list[socket.socket]:
+        return self.control.sockets() if self.control is not None else []
+
+    def readable(self, sock: socket.socket) -> None:
+        if self.control is not None:
+            self.control.readable(sock)
 
     def finish(self) -> None:
         if self.control is not None:

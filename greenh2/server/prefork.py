@@ -3,29 +3,37 @@ restarts a worker that dies, replaces all workers on SIGHUP without dropping req
 set must report ready before the old set drains; if the new set cannot start, e.g. the edited
 app no longer imports or the new certificate is broken, the old set keeps serving), and on
 SIGTERM/SIGINT stops them gracefully. It forwards SIGUSR1 (reopen log files) to the workers and
-owns the PID file and the control socket (served from a thread, see
-`greenh2.server.mastercontrol`). Its serving state (`greenh2.observe.STATE`, read by /readyz) is
+owns the PID file, the control socket (`greenh2.server.mastercontrol`) and, with
+--metrics-bind, the ops listener. Its serving state (`greenh2.observe.STATE`, read by /readyz) is
 draining until the first workers serve, and from SIGTERM/SIGHUP until the new set serves.
 
 The master never imports gevent or the application: each worker monkey-patches and imports the
 app after the fork, so nothing gevent-specific crosses `fork()`, and every reload loads the app
-code and certificates now on disk.
+code and certificates now on disk. Nor does it start threads: a thread alive at `fork()` may
+hold a lock (logging, an allocator, stdio) that the child then waits for forever (Python 3.12
+warns about it). The control socket and the ops listener are served from the master's one loop,
+which waits in `select()` on them and on the workers' ready pipe; every fork is checked
+(`_threads()`, logged at debug level, a warning if the master is not single-threaded).
 """
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import select
 import signal
 import socket
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from greenh2 import observe
 from greenh2.config import Config
 from greenh2.observe import STATE
 from greenh2.ops import scoreboard, systemd
+from greenh2.server.mastercontrol import MasterOps
 
 log = logging.getLogger("greenh2")
 BOOT_ERROR = 3  # a worker that cannot load the app exits with this; the master gives up
@@ -33,9 +41,17 @@ READY_TIMEOUT = 60.0
 _STOP = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 
 
+class Polled(Protocol):
+    """A service the master's loop serves: it selects on `sockets()`, calls `readable()`."""
+
+    def sockets(self) -> list[socket.socket]: ...
+    def readable(self, sock: socket.socket) -> None: ...
+
+
 class Master:
     def __init__(self, config: Config, listeners: list[socket.socket],
-                 worker_main: Callable[[list[socket.socket]], int], urls: list[str] | None = None) -> None:
+                 worker_main: Callable[[list[socket.socket]], int], urls: list[str] | None = None,
+                 services: Sequence[Polled] = ()) -> None:
         self.config = config
         self.listeners = listeners
         self.worker_main = worker_main
@@ -55,20 +71,38 @@ class Master:
         self.reloads = 0
         self.serving = False  # the first workers reported ready (/readyz)
         self.stopping = False
+        self.ops = MasterOps(self)
+        self.services: list[Polled] = [*services, self.ops]
 
     def run(self) -> int:
-        from greenh2.server.mastercontrol import MasterOps
         for handled in (*_STOP, signal.SIGHUP, signal.SIGUSR1):
             signal.signal(handled, self._on_signal)
         STATE.start_draining()  # not ready before the first workers serve
-        ops = MasterOps(self)
         self._spawn_missing()
         systemd.ready(f"serving with {self.config.workers} workers")
-        ops.start()
+        self.ops.start()
         try:
             return self._loop()
         finally:
-            ops.finish()
+            self.ops.finish()
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep up to `timeout` seconds, serving the control socket and the ops listener and
+        reading the ready pipe as they become readable (a signal ends the wait early)."""
+        owners: dict[socket.socket, Polled] = {}
+        for service in self.services:
+            for sock in service.sockets():
+                owners[sock] = service
+        waited: list[int | socket.socket] = [self.ready_r, *owners]
+        try:
+            readable, _, _ = select.select(waited, [], [], timeout)
+        except (OSError, ValueError):  # a socket closed under us: serve the rest next turn
+            return
+        for ready in readable:
+            if isinstance(ready, socket.socket):
+                owners[ready].readable(ready)
+            else:
+                self._read_ready()
 
     def _loop(self) -> int:
         while True:
@@ -89,7 +123,7 @@ class Master:
                     self.signal = None            # per worker): the fresh set is the reload
             self._spawn_missing()
             self._retire_extra()
-            time.sleep(0.1)
+            self._wait(0.1)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if self.signal not in _STOP:  # a stop request is never overwritten
@@ -118,6 +152,11 @@ class Master:
 
     def _spawn(self) -> int:
         slot = self.board.free_slot(set(self.slots.values()))
+        threads = _threads()
+        log.debug("forking a worker: %d thread(s) in the master", threads)
+        if threads != 1:
+            log.warning("forking a worker while the master runs %d threads (%s): the worker may "
+                        "deadlock", threads, ", ".join(t.name for t in threading.enumerate()))
         pid = os.fork()
         if pid == 0:
             self._child(slot)
@@ -134,6 +173,9 @@ class Master:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the worker's own handler (TLS swap)
         signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until the worker's own (log reopen)
         os.close(self.ready_r)
+        for service in self.services:  # the master's control and ops sockets are not ours
+            for sock in service.sockets():
+                sock.close()
         scoreboard.CURRENT = (self.board, slot)
         scoreboard.READY_FD = self.ready_w
         code = 1
@@ -225,7 +267,7 @@ class Master:
                 return False
             if fresh <= self.ready:
                 return True
-            time.sleep(0.05)
+            self._wait(0.05)
         return False
 
     def _stop_all(self) -> None:
@@ -241,7 +283,7 @@ class Master:
         while (self.workers or self.retiring) and time.monotonic() < deadline:
             self._reap()
             self.workers = {p: t for p, t in self.workers.items() if _alive(p)}
-            time.sleep(0.05)
+            self._wait(0.05)
         for pid in list(self.workers) + list(self.retiring):
             self._kill(pid, signal.SIGKILL)
 
@@ -255,6 +297,15 @@ class Master:
 
 def _exit_quietly(signum: int, frame: object) -> None:
     raise SystemExit(0)
+
+
+def _threads() -> int:
+    """Threads in this process: the kernel's count (any thread, not only Python's), or
+    Python's where /proc is missing."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
 
 
 def _alive(pid: int) -> bool:

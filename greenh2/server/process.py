@@ -23,6 +23,7 @@ from greenh2.server.connection import ConnectionHandler
 from greenh2.wsgi.dispatch import Dispatcher
 
 log = logging.getLogger("greenh2")
+RECHECK_INTERVAL = 0.5  # seconds between looks for a connection to shed while accepting pauses
 
 
 def build_handler(config: Config, app: Callable[..., Any], **hooks: Any) -> ConnectionHandler:
@@ -46,11 +47,45 @@ def as_gevent_socket(sock: socket.socket) -> socket.socket:
 
 
 class _ConnectionPool(Pool):
-    """gevent's Pool, reporting each time a connection fills it (worker_connections)."""
+    """gevent's Pool of connection greenlets (worker_connections), reporting each time a
+    connection fills it. When full, it is not full while the handler has a connection it
+    would shed (`ConnectionHandler.find_victim`): the accept loop keeps accepting, and
+    `spawn` sheds that connection (which stops counting at once) to admit the new one."""
+
+    def __init__(self, size: int, handler: ConnectionHandler) -> None:
+        super().__init__(size)
+        self.handler = handler
+        self.servers: list[StreamServer] = []  # to wake when a connection becomes sheddable
+        self._victim: Any = None  # found by full(), shed by the spawn() that follows
+        self._recheck: Any = None
+
+    def full(self) -> bool:
+        if not super().full():
+            return False
+        self._victim = self.handler.find_victim()
+        if self._victim is None and self.handler.config.shed_connections and self._recheck is None:
+            # accepting pauses; a busy connection may go idle or slow before any ends
+            self._recheck = gevent.spawn_later(RECHECK_INTERVAL, self._accept_again)
+        return self._victim is None
+
+    def _accept_again(self) -> None:
+        self._recheck = None
+        if self.handler.stopping:
+            return
+        for server in self.servers:
+            server._start_accepting_if_started()  # calls full() again before each accept
 
     def spawn(self, *args: Any, **kwargs: Any) -> Any:
+        if super().full():
+            victim, self._victim = self._victim, None
+            shed = self.handler.make_room(victim)
+            if shed is not None and shed in self.greenlets:
+                self.discard(shed)
+            if super().full():  # nothing to shed after all: never block the accepting hub
+                observe.OBSERVER.limit_tripped("worker_connections")
+                return gevent.spawn(*args, **kwargs)
         greenlet = super().spawn(*args, **kwargs)
-        if self.full():
+        if super().full():
             observe.OBSERVER.limit_tripped("worker_connections")
         return greenlet
 
@@ -59,9 +94,10 @@ class Server:
     def __init__(self, config: Config, handler: ConnectionHandler, listeners: list[socket.socket]) -> None:
         self.config = config
         self.handler = handler
-        self.pool = _ConnectionPool(config.worker_connections)  # full: accepting pauses (floods)
+        self.pool = _ConnectionPool(config.worker_connections, handler)  # full: shed or pause
         self.servers = [StreamServer(as_gevent_socket(s), handler.handle, spawn=self.pool)
                         for s in listeners]
+        self.pool.servers = self.servers
         self.stopping = Event()
         self._hurry = Event()  # cuts drain_delay short
         self.skip_drain_delay = False  # SIGQUIT, max_requests: others keep serving, no LB to tell

@@ -7,15 +7,20 @@ its own watcher, so the connection's reader and writer greenlets may wait at the
 """
 from __future__ import annotations
 
+import logging
 import socket
 import time
-from typing import Any
+from typing import Any, cast
 
 from gevent.socket import wait_read, wait_write
 from OpenSSL import SSL
 
+from greenh2 import observe
 from greenh2.config import Config
-from greenh2.errors import ConfigError
+from greenh2.errors import ConfigError, TooSlow
+from greenh2.pace import Pace
+
+log = logging.getLogger("greenh2")
 
 # RFC 9113 §9.2.2: TLS 1.2 with HTTP/2 needs ephemeral key exchange and AEAD ciphers.
 H2_TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL:!MD5:!DSS"
@@ -75,8 +80,54 @@ def _select_alpn(offered: list[bytes], protos: list[bytes]) -> Any:
     return SSL.NO_OVERLAPPING_PROTOCOLS
 
 
+def _read_outcome(exc: SSL.Error) -> bytes | Exception:
+    """What a failed SSL_read means to the caller: b"" (EOF) or the exception to raise."""
+    if isinstance(exc, SSL.ZeroReturnError):  # close_notify (RFC 8446 §6.1)
+        return b""
+    if isinstance(exc, SSL.SysCallError):
+        if exc.args and exc.args[0] == -1:  # TCP close without close_notify
+            return b""
+        return ConnectionResetError(str(exc))
+    return ConnectionResetError(f"TLS error: {exc}")
+
+
+def wait_writable(sock: socket.socket, fd: int, timeout: float | None, pace: Pace | None) -> None:
+    """Wait until `fd` takes more bytes, for at most `timeout` seconds (send_timeout-style) and
+    within the client's min_response_rate credit (`pace`): TooSlow when that runs out."""
+    if pace is None or not pace.enabled:
+        wait_write(fd, timeout, TimeoutError("send"))
+        return
+    allowed = pace.allowance(timeout)
+    pace.begin()
+    try:
+        wait_write(fd, None if allowed is None else max(allowed, 0.001), TimeoutError("send"))
+    except TimeoutError:
+        pace.end()
+        if not pace.exhausted():
+            raise
+        observe.OBSERVER.limit_tripped("response_rate")
+        log.info("closing connection from %s: the client takes the response below "
+                 "min_response_rate (%d bytes in %.1f s of waiting)", _peer(sock),
+                 pace.drained, pace.spent)
+        raise TooSlow("client reads below min_response_rate") from None
+    pace.end()
+
+
+def _peer(sock: socket.socket) -> str:
+    try:
+        peer = sock.getpeername()
+    except OSError:
+        return "?"
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "unix")
+
+
+def _aborted() -> ConnectionAbortedError:
+    return ConnectionAbortedError("connection shed")
+
+
 class TLSTransport:
     secure = True
+    aborted = False
 
     def __init__(self, sock: socket.socket, ctx: SSL.Context) -> None:
         self.sock = sock
@@ -86,6 +137,7 @@ class TLSTransport:
         self.timeout: float | None = None
         self.alpn = ""
         self.tls_version = ""
+        self._after: bytes | Exception | None = None  # see _more()
 
     def handshake(self, timeout: float) -> None:
         """Complete the TLS handshake; socket.timeout after `timeout` seconds (slowloris)."""
@@ -106,8 +158,21 @@ class TLSTransport:
     def settimeout(self, timeout: float | None) -> None:
         self.timeout = timeout
 
+    def abort(self) -> None:
+        """The connection was shed: every later recv/sendall fails at once."""
+        self.aborted = True
+
     def recv(self, size: int) -> bytes:
         """Up to `size` bytes of plaintext; several records at once when they are there."""
+        if self._after is not None:  # what ended the previous read after its last good record
+            after, self._after = self._after, None
+            if isinstance(after, Exception):
+                raise after
+            return after
+
+
+        if self.aborted:
+            raise _aborted()
         while True:
             try:
                 data = self.conn.recv(min(size, _RECORD))
@@ -116,14 +181,11 @@ class TLSTransport:
                 wait_read(self.fd, self.timeout, TimeoutError("idle"))
             except SSL.WantWriteError:
                 wait_write(self.fd, self.timeout, TimeoutError("idle"))
-            except SSL.ZeroReturnError:
-                return b""
-            except SSL.SysCallError as exc:
-                if exc.args and exc.args[0] == -1:  # unexpected EOF
-                    return b""
-                raise ConnectionResetError(str(exc)) from None
             except SSL.Error as exc:
-                raise ConnectionResetError(f"TLS error: {exc}") from None
+                outcome = _read_outcome(exc)
+                if isinstance(outcome, Exception):
+                    raise outcome from None
+                return outcome
         return self._more(data, size)
 
     def _more(self, data: bytes, size: int) -> bytes:
@@ -134,25 +196,38 @@ class TLSTransport:
                 break
             try:
                 more = self.conn.recv(min(size - total, _RECORD))
-            except (SSL.WantReadError, SSL.WantWriteError, SSL.ZeroReturnError):
+            except (SSL.WantReadError, SSL.WantWriteError):
                 break
-            except SSL.Error:
-                break  # the next recv() reports it
+            except SSL.Error as exc:
+                # The end (close_notify, EOF, a bad record) came right after good records: hand
+                # those over now and the end on the next recv(). Reading the SSL object again
+                # instead would find it dead with an empty error queue ("TLS error: []").
+                self._after = _read_outcome(exc)
+                break
             if not more:
                 break
             parts.append(more)
             total += len(more)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def sendall(self, data: bytes) -> None:
+    def sendall(self, data: bytes, pace: Pace | None = None) -> None:
+        """All of `data`; `pace`: the response's min_response_rate (bytes sent right after a
+        wait are what the client took)."""
         timeout = self.timeout
         view = memoryview(data)
+        waited = False
         while view:
+            if self.aborted:
+                raise _aborted()
             try:
                 sent = self.conn.send(view[:262144])
                 view = view[sent:]
+                if waited and pace is not None:
+                    pace.moved(sent)
+                waited = False
             except SSL.WantWriteError:
-                wait_write(self.fd, timeout, TimeoutError("send"))
+                wait_writable(self.sock, self.fd, timeout, pace)
+                waited = True
             except SSL.WantReadError:
                 wait_read(self.fd, timeout, TimeoutError("send"))
             except SSL.SysCallError as exc:
@@ -173,18 +248,47 @@ class PlainTransport:
     secure = False
     alpn = ""
     tls_version = ""
+    aborted = False
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.timeout: float | None = None
 
     def settimeout(self, timeout: float | None) -> None:
+        self.timeout = timeout
         self.sock.settimeout(timeout)
 
+    def abort(self) -> None:
+        """The connection was shed: every later recv/sendall fails at once."""
+        self.aborted = True
+
     def recv(self, size: int) -> bytes:
+        if self.aborted:
+            raise _aborted()
         return self.sock.recv(size)
 
-    def sendall(self, data: bytes) -> None:
-        self.sock.sendall(data)
+    def sendall(self, data: bytes, pace: Pace | None = None) -> None:
+        if self.aborted:
+            raise _aborted()
+        if pace is None or not pace.enabled:
+            self.sock.sendall(data)
+            return
+        sock = cast(Any, self.sock)  # gevent's send() takes a timeout; 0.0: never wait in it
+        view = memoryview(data)
+        waited = False
+        while view:
+            try:
+                sent = sock.send(view, 0, timeout=0.0)
+            except BlockingIOError:
+                wait_writable(self.sock, self.sock.fileno(), self.timeout, pace)
+                waited = True
+                if self.aborted:
+                    raise _aborted() from None
+                continue
+            view = view[sent:]
+            if waited:
+                pace.moved(sent)
+            waited = False
 
     def close(self) -> None:
         self.sock.close()

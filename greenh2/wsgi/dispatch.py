@@ -17,7 +17,7 @@ from greenh2.config import Config
 from greenh2.observe import STATE
 from greenh2.wsgi.accesslog import AccessLogger
 from greenh2.wsgi.environ import ConnInfo, RequestHead, build_environ
-from greenh2.wsgi.input_stream import InputStream
+from greenh2.wsgi.input_stream import InputStream, is_streaming
 from greenh2.wsgi.response import Sink, run_app
 
 log = logging.getLogger("greenh2")
@@ -37,6 +37,7 @@ class Dispatcher:
         self.trusted = _trusted_peers(config.forwarded_allow_ips)
         self.scheme_headers = _scheme_headers(config.secure_scheme_headers)
         self.health_path = config.health_path
+        self.max_body_size = config.max_body_size
         self.pool = None
         if config.threads:
             from greenh2.wsgi.threads import ThreadRunner
@@ -52,6 +53,10 @@ class Dispatcher:
                     self.config.server_header)
             return
         started = time.time()
+        app = self.app
+        if self.max_body_size and _known_length(head) > self.max_body_size:
+            observe.OBSERVER.limit_tripped("body_size")  # 413 before the app (README: Limits)
+            app = _too_large_app
         # A WebSocket's greenlets and pipe live on the hub: such a request runs in its greenlet.
         job = None
         if self.pool is not None and "wsgi.websocket" not in head.extra:
@@ -59,15 +64,16 @@ class Dispatcher:
             pull, sink = job.pull, job
         body = InputStream(pull)
         environ = build_environ(head, conn, body)
+        body.streaming = is_streaming(environ.get("CONTENT_LENGTH"), environ.get("CONTENT_TYPE", ""))
         if self.scheme_headers and (self.trusted is None or conn.remote_addr in self.trusted):
             _apply_forwarded_scheme(environ, self.scheme_headers)
         if self.pre_request is not None:
             self.pre_request(environ)
         if job is not None and self.pool is not None:
             environ["wsgi.multithread"] = True
-            resp = self.pool.run(job, self.app, environ, self.config.server_header)
+            resp = self.pool.run(job, app, environ, self.config.server_header)
         else:
-            resp = run_app(self.app, environ, sink, self.config.server_header)
+            resp = run_app(app, environ, sink, self.config.server_header)
         self.requests += 1
         duration = time.time() - started
         observe.OBSERVER.request_done(environ["greenh2.protocol"], head.method, resp.status,
@@ -88,6 +94,26 @@ def _health_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> 
     start_response("200 OK" if ready else "503 Service Unavailable",
                    [("Content-Type", "text/plain"), ("Content-Length", str(len(body))),
                     ("Cache-Control", "no-store")])
+    return [body]
+
+
+def _known_length(head: RequestHead) -> int:
+    """The body length known before the app runs: Content-Length, or the whole body when it
+    arrived with the request (HTTP/2); 0 when still unknown (a streaming body)."""
+    if head.body_length is not None:
+        return head.body_length
+    for name, value in head.headers:
+        if name == "content-length":  # digits: checked by both protocols' parsers
+            return int(value)
+    return 0
+
+
+def _too_large_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    """413 Content Too Large (RFC 9110 §15.5.14) for a body known to be over max_body_size; the
+    protocol decides what becomes of the unread body (drained, closed, RST_STREAM(NO_ERROR))."""
+    body = b"Content Too Large\n"
+    start_response("413 Content Too Large", [("Content-Type", "text/plain"),
+                                              ("Content-Length", str(len(body)))])
     return [body]
 
 

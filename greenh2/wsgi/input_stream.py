@@ -4,6 +4,12 @@ The protocol side decides where bytes come from (an HTTP/2 stream's inbox, which
 credit as it is drained; an HTTP/1.1 Content-Length or chunked decoder). This class only does the
 PEP 3333 file semantics: read(), read(n), readline(), readlines(), iteration. It never holds more
 than one pulled chunk beyond what the app asked for, so a stream's memory stays bounded.
+
+`read(n)` on a *streaming* body (see `is_streaming`: no Content-Length, or a gRPC / Connect
+streaming content type) returns what has arrived, at least one byte, b"" at the end, as a
+socket does: full-duplex RPCs need the handler to see a 15-byte message while the client waits
+for the answer. A body with a Content-Length of any other type keeps file semantics: read(n)
+gives n bytes unless the body ends first, so apps reading fixed-size blocks keep working.
 """
 from __future__ import annotations
 
@@ -11,13 +17,21 @@ from collections.abc import Callable, Iterator
 
 Pull = Callable[[int], bytes]
 CHUNK = 65536
+# gRPC (application/grpc, +proto, +json...) and Connect streaming (application/connect+proto...).
+STREAMING_TYPES = ("application/grpc", "application/connect+")
+
+
+def is_streaming(content_length: str | None, content_type: str) -> bool:
+    """Whether read(n) returns short (see the module docstring)."""
+    return content_length is None or content_type.lower().startswith(STREAMING_TYPES)
 
 
 class InputStream:
-    __slots__ = ("_buf", "_eof", "_pull", "consumed")
+    __slots__ = ("_buf", "_eof", "_pull", "consumed", "streaming")
 
-    def __init__(self, pull: Pull) -> None:
+    def __init__(self, pull: Pull, streaming: bool = False) -> None:
         self._pull = pull
+        self.streaming = streaming
         self._buf = b""
         self._eof = False
         self.consumed = 0
@@ -46,6 +60,10 @@ class InputStream:
             return b"".join(parts)
         if len(self._buf) >= size:
             return self._take(size)
+        if self.streaming and size:  # what has arrived: at least one byte, b"" at the end
+            if self._buf or self._fill(size):
+                return self._take(size)
+            return b""
         # File semantics: `size` bytes unless the body ends first (apps read CONTENT_LENGTH in
         # one call). Memory stays bounded by what the app asked for.
         parts = [self._take(len(self._buf))]

@@ -14,9 +14,9 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from greenh2 import observe
-from greenh2.errors import PeerGone, RemoteProtocolError, StreamGone
+from greenh2.errors import PeerGone, RemoteProtocolError, RequestBodyTooLarge, StreamGone
 from greenh2.wsgi.environ import Headers
-from greenh2.wsgi.trailers import check_trailers
+from greenh2.wsgi.trailers import can_send_trailers, check_trailers
 
 log = logging.getLogger("greenh2")
 NO_BODY_STATUS = (204, 304)
@@ -170,7 +170,8 @@ class Response:
             self.sink.finish()
 
     def send_trailers(self, headers: Any) -> None:
-        """environ['greenh2.send_trailers'] (also 'gunicorn.http2.send_trailers'), as in gunicorn
+        """environ['greenh2.send_trailers'] (also 'gunicorn.http2.send_trailers' and, where the
+        response can carry trailers, 'wsgi.ext.http.send_trailers'), as in gunicorn
         27: callable any time before the response ends, before or after the body; the last call
         wins; the fields leave after the body. A refused field raises ValueError here, naming
         it, and nothing from this call is kept."""
@@ -195,6 +196,8 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
     resp = Response(sink, environ["REQUEST_METHOD"], server_header)
     environ["wsgi.early_hints"] = resp.early_hints
     environ["greenh2.send_trailers"] = environ["gunicorn.http2.send_trailers"] = resp.send_trailers
+    if can_send_trailers(environ):  # the pyvoy / connect-python name: offered only when usable
+        environ["wsgi.ext.http.send_trailers"] = resp.send_trailers
     result: Any = None
     try:
         result = app(environ, resp.start_response)
@@ -209,8 +212,8 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
                 resp.finish()
     except (StreamGone, PeerGone) as exc:
         log.debug("stream ended under the app: %s", exc)
-    except RemoteProtocolError as exc:  # e.g. bad chunked framing met while the app read
-        log.debug("bad request body: %s", exc)
+    except (RemoteProtocolError, RequestBodyTooLarge) as exc:  # e.g. bad chunked framing or
+        log.debug("bad request body: %s", exc)  # max_body_size, met while the app read
         if exc.status == 431:  # an HTTP/1.1 trailer section over limit_request_field*
             observe.OBSERVER.limit_tripped("request_fields")
         _send_error(resp, exc.status, _phrase(exc.status))
@@ -270,6 +273,8 @@ def _send_error(resp: Response, status: int, reason: str) -> None:
 
 
 def _phrase(status: int) -> str:
+    if status == 413:
+        return "Content Too Large"  # RFC 9110 §15.5.14 (Python < 3.13 has the RFC 7231 name)
     try:
         return HTTPStatus(status).phrase  # 431 Request Header Fields Too Large for big trailers
     except ValueError:

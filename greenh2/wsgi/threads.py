@@ -60,7 +60,7 @@ class ThreadJob:
 
     def _add(self, op: tuple[Any, ...], now: bool, size: int = 0) -> None:
         """Queue `op` = (kind, answer wanted, *args); wake the hub now or leave it for later."""
-        if self.failure is not None:
+        if self.failure is not None and op[0] != _DONE:  # the end always reaches the hub
             raise self.failure
         with self.lock:
             if self.closed:
@@ -145,7 +145,10 @@ class ThreadJob:
             if self.failure is not None:
                 result = self.failure
             elif kind == _PULL:
-                result = self._pull(op[2])
+                try:
+                    result = self._pull(op[2])
+                except Exception as exc:  # the read's answer only: the response may follow
+                    result = exc  # (a 413 after RequestBodyTooLarge, a 400 after bad chunking)
             else:
                 getattr(self.sink, kind)(*op[2:])
         except Exception as exc:  # handed to the thread at its next call

@@ -49,6 +49,25 @@ def forbidden_reason(name: str) -> str | None:
     return None
 
 
+def can_send_trailers(environ: dict[str, Any]) -> bool:
+    """Whether this request's response can carry trailers, which is when
+    `environ['wsgi.ext.http.send_trailers']` is offered (the key connect-python and pyvoy look
+    for): always on HTTP/2 (RFC 9113 §8.1); on HTTP/1.1 when the client sent `TE: trailers`
+    (RFC 9110 §10.1.4), as a chunked response can then end with a trailer section."""
+    protocol = environ.get("SERVER_PROTOCOL")  # absent in the health path's minimal environ
+    if protocol == "HTTP/2.0":
+        return True
+    if protocol != "HTTP/1.1":
+        return False
+    return te_accepts_trailers(environ.get("HTTP_TE", ""))
+
+
+def te_accepts_trailers(te: str) -> bool:
+    """Whether a TE field value lists `trailers` (RFC 9110 §10.1.4): the client will take a
+    chunked trailer section."""
+    return "trailers" in (t.split(";")[0].strip() for t in te.lower().split(","))
+
+
 def check_trailers(fields: Iterable[Any]) -> Headers:
     """Validate what an app hands to send_trailers(); returns the fields as a list of str pairs.
 

@@ -124,6 +124,35 @@ def test_http11_content_length_response_drops_trailers_and_keeps_the_connection(
     assert r2.body == b"message 0\n" and r2.trailers == GRPC_TRAILERS
 
 
+# --- wsgi.ext.http.send_trailers (connect-python, pyvoy) -------------------------------------
+
+def test_h2_ext_key_trailers_between_chunks_then_empty_chunks(h2):
+    sid = h2.get("/ext?n=2")
+    st = h2.wait_stream(sid)
+    assert st.header("x-ext") == "1" and bytes(st.data) == b"message 0\nmessage 1\n"
+    assert st.trailers == GRPC_TRAILERS
+    assert_trailers_frame_last(h2, sid)
+
+
+def test_h2_ext_key_trailers_only_is_headers_then_headers_with_end_stream(h2):
+    sid = h2.get("/ext?n=0")
+    st = h2.wait_stream(sid)
+    assert st.status == 200 and st.trailers == GRPC_TRAILERS and bytes(st.data) == b""
+    frames = stream_frames(h2, sid)
+    assert [name for name, _ in frames] == ["HEADERS", "HEADERS"], frames
+    assert not frames[0][1] & END_STREAM and frames[1][1] & END_STREAM, frames
+
+
+def test_http11_ext_key_offered_only_with_te_trailers(servers):
+    srv = servers["h2c"]
+    out = curl_raw(srv, "/ext?n=1", "-H", "TE: trailers")
+    head, _, body = out.partition("\r\n\r\n")
+    assert "x-ext: 1" in head.lower()
+    assert body == "a\r\nmessage 0\n\r\n0\r\ngrpc-status: 0\r\ngrpc-message: all good\r\n\r\n"
+    resp = http1.simple(srv.port, "GET", "/ext?n=1")
+    assert resp.header("x-ext") == "0" and resp.body == b"message 0\n"
+
+
 # --- request trailers ---------------------------------------------------------------------------
 
 def post_with_trailers(client, trailers, body=b"hello"):

@@ -9,6 +9,7 @@ import pytest
 import requests
 import socketio
 from support.server import ServerProcess
+from support.tls_client import serialized_context
 
 APP = "socketio_app:app"
 
@@ -45,7 +46,12 @@ def test_socketio_emit_and_ack(servers, certs, scheme, transport, monkeypatch):
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     session = requests.Session()
     session.verify = certs.certfile
-    client = socketio.Client(http_session=session, reconnection=False)
+    # websocket-client over TLS needs a context whose SSL calls do not overlap across the
+    # client's threads (support/tls_client.py: without it a call is lost now and then)
+    options = {"sslopt": {"context": serialized_context(certs.certfile)}} \
+        if scheme.startswith("https") and transport == "websocket" else {}
+    client = socketio.Client(http_session=session, reconnection=False,
+                             websocket_extra_options=options)
     replies = []
     got_reply = threading.Event()
 

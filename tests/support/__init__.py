@@ -4,6 +4,7 @@
 * server  -- ServerProcess: run ``python -m greenh2`` in its own process group
 * h2raw   -- a raw-frame HTTP/2 client built on the h2 client state machine
 * tools   -- run curl / nghttp / h2load with timeouts and parse their output
+* postgres -- a throw-away PostgreSQL cluster (initdb/pg_ctl, unix socket) and a connection sampler
 """
 import os
 

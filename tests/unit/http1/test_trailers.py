@@ -20,11 +20,16 @@ class FakeTransport:
         piece, self.data = self.data[:min(n, self.step)], self.data[min(n, self.step):]
         return piece
 
-    def sendall(self, data):
+    def sendall(self, data, pace=None):
         self.sent += data
+
+    def settimeout(self, timeout):
+        pass
 
 
 class FakeWire:
+    activity = None
+
     def __init__(self, data=b"", config=None, step=7):
         self.transport = FakeTransport(data, step)
         self.buf = bytearray()

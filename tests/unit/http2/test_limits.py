@@ -145,3 +145,65 @@ def test_local_resets_share_the_reset_bucket():
     with pytest.raises(TooMuch):
         guard.on_frame(limits.RST_STREAM, 0, 4, 1)
 
+
+
+# --- earned budgets: a busy client is not a flood ---------------------------------------------
+
+def drain(guard, frame, n):
+    for _ in range(n):
+        guard.on_frame(*frame, 1)
+
+
+def test_streams_opened_earn_window_and_ping_tokens():
+    """grpcio's unary call: HEADERS + DATA in, two WINDOW_UPDATEs back for the response; far
+    more calls than the burst, with no time passing, never trip the window bucket."""
+    guard = FloodGuard(Config(), FakeClock())
+    burst = int(BUCKETS["window"][0])
+    for i in range(3 * burst):
+        guard.on_frame(limits.HEADERS, 0x4, 30, 2 * i + 1)
+        guard.on_frame(limits.DATA, limits.END_STREAM, 15, 2 * i + 1)
+        guard.data_sent(113)
+        guard.on_frame(limits.WINDOW_UPDATE, 0, 4, 2 * i + 1)
+        guard.on_frame(limits.WINDOW_UPDATE, 0, 4, 0)
+    drain(guard, (limits.PING, 0, 8), int(BUCKETS["ping"][0]))
+    with pytest.raises(TooMuch, match="ping"):
+        guard.on_frame(limits.PING, 0, 8, 0)
+    for sid in (1, 3, 5, 7):  # four more streams: one more ping
+        guard.on_frame(limits.HEADERS, 0x4, 30, sid)
+    guard.on_frame(limits.PING, 0, 8, 0)
+
+
+def test_data_sent_earns_by_bytes_so_window_dribbling_earns_nothing():
+    guard = FloodGuard(Config(), FakeClock())
+    burst = int(BUCKETS["window"][0])
+    with pytest.raises(TooMuch, match="window"):
+        for _ in range(burst + 20):  # CVE-2019-9511: each WINDOW_UPDATE(1) buys one DATA byte
+            guard.on_frame(limits.WINDOW_UPDATE, 0, 4, 1)
+            guard.data_sent(1)
+
+
+def test_large_responses_earn_window_updates_and_pings():
+    guard = FloodGuard(Config(), FakeClock())
+    drain(guard, (limits.WINDOW_UPDATE, 0, 4), int(BUCKETS["window"][0]))
+    drain(guard, (limits.PING, 0, 8), int(BUCKETS["ping"][0]))
+    guard.data_sent(10 << 20)  # a 10 MiB response: ~640 pings, ~10,000 window updates
+    drain(guard, (limits.WINDOW_UPDATE, 0, 4), 5000)
+    drain(guard, (limits.PING, 0, 8), 100)
+
+
+def test_earned_tokens_stop_at_the_burst_capacity():
+    guard = FloodGuard(Config(), FakeClock())
+    guard.data_sent(1 << 40)
+    burst = int(BUCKETS["window"][0])
+    drain(guard, (limits.WINDOW_UPDATE, 0, 4), burst)
+    with pytest.raises(TooMuch, match="window"):
+        guard.on_frame(limits.WINDOW_UPDATE, 0, 4, 1)
+
+
+def test_zero_cost_floods_earn_nothing():
+    """PING and WINDOW_UPDATE with no streams and no data: only the burst (and the refill)."""
+    for name, frame in (("ping", (limits.PING, 0, 8)), ("window", (limits.WINDOW_UPDATE, 0, 4))):
+        guard = FloodGuard(Config(), FakeClock())
+        drain(guard, frame, int(BUCKETS[name][0]))
+        with pytest.raises(TooMuch, match=name):
+            guard.on_frame(*frame, 0)

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from greenh2.wsgi.input_stream import InputStream
+from greenh2.wsgi.input_stream import InputStream, is_streaming
 
 BODY = (b"first line\n" + b"second, a longer line that spans many chunks\n" + b"\n"
         + b"x" * 300 + b"\n" + b"no newline at the end")
@@ -201,3 +201,44 @@ def test_close_is_harmless():
     s, _ = stream(sizes=(64,))
     s.close()
     assert s.read(5) == b"first"
+
+
+# --- streaming bodies (no Content-Length, gRPC / Connect streaming types) ---------------------
+
+@pytest.mark.parametrize("length, ctype, streaming", [
+    (None, "", True), (None, "text/plain", True), ("10", "application/grpc", True),
+    ("10", "application/grpc+proto", True), ("10", "Application/Connect+json", True),
+    ("10", "application/json", False), ("10", "", False), ("0", "application/proto", False)])
+def test_is_streaming(length, ctype, streaming):
+    assert is_streaming(length, ctype) is streaming
+
+
+@pytest.mark.parametrize("sizes", SIZES)
+def test_streaming_read_n_returns_what_arrived_and_never_waits_for_more(sizes):
+    puller = Puller(BODY, sizes)
+    body = InputStream(puller, streaming=True)
+    got = []
+    while True:
+        calls = len(puller.calls)
+        chunk = body.read(50)
+        if not chunk:
+            break
+        assert 1 <= len(chunk) <= 50
+        assert len(puller.calls) - calls <= 1  # at most one pull: a short read, not a wait
+        got.append(chunk)
+    assert b"".join(got) == BODY and len(got) > len(BODY) // 50
+    assert body.read(50) == b"" and body.read() == b""
+
+
+def test_streaming_read_serves_the_buffer_left_by_readline_first():
+    body = InputStream(Puller(b"ab\ncdef", sizes=(7,)), streaming=True)
+    assert body.readline() == b"ab\n"
+    assert body.read(100) == b"cdef"  # the rest of the pulled chunk, no new pull
+    assert body.read(100) == b""
+
+
+def test_streaming_read_all_and_zero_keep_their_meaning():
+    body = InputStream(Puller(BODY, sizes=(3,)), streaming=True)
+    assert body.read(0) == b""
+    assert body.read(5) == b"fir"
+    assert body.read() == BODY[3:]

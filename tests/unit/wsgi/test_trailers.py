@@ -226,3 +226,37 @@ def test_request_trailers_none_until_the_body_end_then_filtered():
 def test_request_trailers_empty_list_when_none_came_and_none_without_a_source():
     assert environ_for(trailers_source=lambda: [])["greenh2.request_trailers"]() == []
     assert request_trailers(None)() is None
+
+
+@pytest.mark.parametrize("protocol, te, offered", [
+    ("HTTP/2.0", None, True), ("HTTP/1.1", "trailers", True), ("HTTP/1.1", "gzip, Trailers;q=1", True),
+    ("HTTP/1.1", None, False), ("HTTP/1.1", "gzip", False), ("HTTP/1.0", "trailers", False)])
+def test_wsgi_ext_send_trailers_offered_where_trailers_can_travel(protocol, te, offered):
+    info = ConnInfo("example.com", "8000", "10.0.0.1", "5555", "http")
+    info.base = base_environ(info)
+    headers = [("host", "example.com")] + ([("te", te)] if te else [])
+    environ = build_environ(RequestHead("GET", "/", protocol, headers, body_length=0), info,
+                            InputStream(lambda n: b""))
+    seen = {}
+
+    def app(environ, start_response):
+        seen["ext"] = environ.get("wsgi.ext.http.send_trailers")
+        seen["same"] = seen["ext"] == environ["greenh2.send_trailers"]
+        start_response("200 OK", [])
+        return []
+    run_app(app, environ, RecordingSink(), "")
+    assert (seen["ext"] is not None) is offered
+    assert seen["same"] is offered
+
+
+def test_trailers_between_chunks_then_empty_chunks_end_after_the_trailers():
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "application/grpc")])
+
+        def body():
+            yield b"m1"
+            environ["greenh2.send_trailers"](GRPC)
+            yield b""
+            yield b""
+        return body()
+    assert serve(app) == [("start", 200, False), ("write", b"m1", False), ("trailers", GRPC)]

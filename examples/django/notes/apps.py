@@ -1,0 +1,7 @@
+"""The example's only app: notes, kept in PostgreSQL."""
+from django.apps import AppConfig
+
+
+class NotesConfig(AppConfig):
+    name = "notes"
+    default_auto_field = "django.db.models.BigAutoField"
