@@ -128,8 +128,8 @@ class Gunicorn:
             except (OSError, http.client.HTTPException) as exc:
                 last = repr(exc)
             time.sleep(0.1)
-        raise GunicornError("gunicorn not ready within %.0fs (last: %s)\n%s\n%s"
-                            % (timeout, last, " ".join(self.cmd), self.log_text()))
+        raise GunicornError("gunicorn did not answer %s within %.0fs (last: %s)\n%s\n%s"
+                            % (self.ready_path, timeout, last, " ".join(self.cmd), self.log_text()))
 
     def _probe_connect(self):
         if self.unix_path:

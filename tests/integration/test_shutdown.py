@@ -1,6 +1,5 @@
 """Signals: graceful SIGTERM, worker respawn, SIGHUP without lost requests."""
 import re
-import select
 import signal
 import socket
 import threading
