@@ -5,9 +5,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
+from support import wait as support_wait
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEPLOY = os.path.join(REPO, "deploy")
@@ -28,15 +28,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wait_port(port, timeout=10.0, host="127.0.0.1"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("nothing listening on %s:%d after %.0fs" % (host, port, timeout))
+def wait_port(port, timeout=30.0, host="127.0.0.1"):
+    support_wait.wait_port(port, host=host, timeout=timeout)
 
 
 class Background:

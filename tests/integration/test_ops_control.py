@@ -2,23 +2,13 @@
 import json
 import os
 import stat
-import time
 
 import pytest
 from support.ctl import ctl_json, run_ctl
 from support.h2raw import H2Client
+from support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def wait_for(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def started(start_server, tmp_path, args=()):

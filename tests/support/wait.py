@@ -12,6 +12,9 @@ because the happy path never waits for it).
                                              that execs on its first connection, as
                                              systemd-socket-activate does); fails early when
                                              ``proc`` (a Popen) exits
+* ``wait_connections(port, n)``           -- at least n ESTABLISHED connections to a local
+                                             port (clients started in a thread or a
+                                             subprocess are connected), from /proc/net
 * ``wait_port(port)``                     -- a TCP connect succeeds (the listener accepts)
 * ``wait_http(url, status=200)``          -- a plain HTTP/1.1 GET answers ``status`` (e.g. a
                                              health path such as /healthz or /readyz)
@@ -27,9 +30,10 @@ import urllib.error
 import urllib.request
 
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
+_ESTABLISHED = "01"
 
 
-def wait_for(predicate, timeout=15.0, what="condition", interval=0.05):
+def wait_for(predicate, timeout=30.0, what="condition", interval=0.05):
     """Call ``predicate`` until it returns a truthy value (returned); AssertionError after
     ``timeout`` seconds. Exceptions from the predicate count as 'not yet'."""
     deadline = time.monotonic() + timeout
@@ -47,20 +51,36 @@ def wait_for(predicate, timeout=15.0, what="condition", interval=0.05):
         time.sleep(interval)
 
 
-def listening_ports():
-    """Local ports with a TCP socket in LISTEN state (IPv4 and IPv6), from /proc/net."""
-    ports = set()
+def _sockets(state):
+    """Local ports of the TCP sockets in ``state`` (IPv4 and IPv6), one per socket."""
+    ports = []
     for name in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(name) as f:
                 next(f)
                 for line in f:
                     fields = line.split()
-                    if len(fields) > 3 and fields[3] == _LISTEN:
-                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+                    if len(fields) > 3 and fields[3] == state:
+                        ports.append(int(fields[1].rsplit(":", 1)[1], 16))
         except OSError:
             continue
     return ports
+
+
+def listening_ports():
+    """Local ports with a TCP socket in LISTEN state (IPv4 and IPv6), from /proc/net."""
+    return set(_sockets(_LISTEN))
+
+
+def established(port):
+    """How many ESTABLISHED TCP connections have ``port`` as their local port (server side)."""
+    return _sockets(_ESTABLISHED).count(port)
+
+
+def wait_connections(port, n, timeout=30.0, what=None):
+    """Wait until at least ``n`` connections to local ``port`` are established."""
+    return wait_for(lambda: established(port) >= n, timeout,
+                    what or "%d connections to port %d" % (n, port))
 
 
 def wait_listening(port, proc=None, timeout=30.0, what=None):
