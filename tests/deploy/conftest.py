@@ -3,10 +3,10 @@ when a Debian package is missing), and background processes that are always stop
 import os
 import shutil
 import signal
-import socket
 import subprocess
 
 import pytest
+from support import ports
 from support import wait as support_wait
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -22,10 +22,7 @@ def need(program, package):
     return path
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = ports.free_port  # outside the ephemeral range, a slice per xdist worker
 
 
 def wait_port(port, timeout=30.0, host="127.0.0.1"):
