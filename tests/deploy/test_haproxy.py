@@ -60,7 +60,8 @@ class Cluster:
         self.haproxy = background(["haproxy", "-db", "-f", os.path.join(RECIPE, "haproxy.cfg")],
                                   "haproxy", env=self.env, cwd=str(self.tmp))
         wait_port(self.https_port)
-        self.wait_status(lambda rows: all(r["status"] == "UP" for r in rows.values()), "all UP")
+        # readiness (not behaviour): generous, three interpreters start on a loaded machine
+        self.wait_status(lambda rows: all(r["status"] == "UP" for r in rows.values()), "all UP", 30)
 
     def start_backend(self, port):
         subprocess.run(["sh", str(self.tmp / "start.sh"), str(port)], check=True)
