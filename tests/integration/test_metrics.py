@@ -12,8 +12,10 @@ import time
 import pytest
 from h2.errors import ErrorCodes
 from support import http1, tools
+from support.ctl import ctl_json
 from support.h2raw import H2Client
 from support.scrape import delta, get, metrics_url, scrape, settled
+from support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 HELLO = len(b"Hello, world!\n")
@@ -146,11 +148,16 @@ def test_limit_trips_http1_slowloris_and_pool(start_server):
     sock.close()
     assert resp.status == 431
     settled(url)
-    time.sleep(0.3)  # the curl connections' greenlets have left the pool
+    # the earlier connections' greenlets have left the pool (a leftover one would make the
+    # first idle connection below fill the pool: a second worker_connections trip)
+    wait_for(lambda: ctl_json(["-s", srv.control_path, "stats"])["live"]["connections"] == 0,
+             what="an empty connection pool")
     idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(2)]
     try:
         idle[0].sendall(b"GET / HTTP/1.1\r\n")  # never finished
-        time.sleep(1.5)  # both time out after 0.5 s
+        # both time out after 0.5 s (handshake_timeout)
+        wait_for(lambda: delta(before, scrape(url), "greenh2_limit_trips_total",
+                               limit="slowloris") >= 2, what="2 slowloris trips")
     finally:
         for s in idle:
             s.close()
