@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 import threading
 import time
 import warnings
@@ -107,8 +108,11 @@ def hello(environ, start_response):
 
 
 def sleep(environ, start_response):
-    s = float(_qs(environ).get("s", "0.5"))
+    q = _qs(environ)
+    s = float(q.get("s", "0.5"))
     t0 = time.monotonic()
+    if "note" in q:  # readiness for tests: "the request is inside the app now" (support.wait)
+        print("apps: in /sleep %s" % q["note"], file=sys.stderr, flush=True)
     time.sleep(s)
     return _text(start_response, "slept %.3f\n" % (time.monotonic() - t0))
 

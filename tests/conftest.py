@@ -6,6 +6,14 @@
                         ``server.plain`` (cleartext h1 + h2c)
 * ``start_server``   -- function-scoped factory ``start_server(args, env=None)``
                         returning a started ServerProcess, killed at teardown
+* ``runtime_dir``    -- autouse: every test runs with its own empty ``$XDG_RUNTIME_DIR``
+                        (a short path: unix socket paths are limited to 108 bytes), so
+                        whatever it starts (greenh2, gunicorn, greenh2ctl) never uses
+                        ``~/.greenh2`` or another test's control socket; ServerProcess gives
+                        each server a directory of its own below it. Session- and
+                        module-scoped fixtures see a session-wide one.
+
+Readiness waits (instead of fixed sleeps) are in ``support.wait``.
 """
 import os
 import sys
@@ -24,6 +32,26 @@ APP = "apps:app"
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: slower integration test (large bodies, many requests)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_runtime_dir(tmp_path_factory):
+    old = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = str(tmp_path_factory.mktemp("run-session"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_RUNTIME_DIR", None)
+    else:
+        os.environ["XDG_RUNTIME_DIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def runtime_dir(tmp_path_factory, monkeypatch):
+    """This test's own ``$XDG_RUNTIME_DIR`` (mode 0700, empty at start)."""
+    path = tmp_path_factory.mktemp("run")
+    path.chmod(0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(path))
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -28,4 +28,6 @@ python3 -m pip install -q --disable-pip-version-check -e '.[test,gunicorn]'
 python3 -m ruff check .
 python3 -m mypy
 lint-imports
-exec python3 -m pytest "$@"
+# 4 test processes on any number of cores: most tests wait on sockets and subprocess servers,
+# not on the CPU (GREENH2_TEST_WORKERS=0 runs in this process; a later -n in "$@" wins too)
+exec python3 -m pytest -n "${GREENH2_TEST_WORKERS:-4}" "$@"

@@ -58,6 +58,14 @@ class GoodClient(threading.Thread):
             finally:
                 conn.close()
 
+    def wait_ok(self, n: int = 1) -> None:
+        """Until `n` requests were served since start (readiness: the client runs and the
+        server answers it) or the client failed; AssertionError after the client's timeout."""
+        end = time.monotonic() + self.timeout
+        while self.ok < n and not self.failures:
+            assert time.monotonic() < end, f"well-behaved client served {self.ok} of {n}"
+            time.sleep(0.02)
+
     def stop(self, min_ok: int = 5) -> None:
         """Stop once at least `min_ok` requests were served since start (or after a timeout)."""
         end = time.monotonic() + self.timeout

@@ -48,7 +48,7 @@ def run_flood(attack_server, good_client, make_batch, code=CALM, extra=(), app="
               setup=None, batches=500, max_growth=60 * MiB):
     srv = attack_server(list(extra), app=app)
     good = good_client(srv.port)
-    time.sleep(0.3)
+    good.wait_ok()
     baseline = srv.rss()
     with RawH2(srv.port, auto_window=False) as attacker:
         if setup is not None:
@@ -57,7 +57,7 @@ def run_flood(attack_server, good_client, make_batch, code=CALM, extra=(), app="
         assert f is not None, f"no GOAWAY; closed={attacker.closed} last={attacker.received[-5:]}"
         assert f.error_code == code, f
         attacker.expect_closed(timeout=5)
-    time.sleep(0.3)
+    good.wait_ok(good.ok + 3)  # still served after the attacker was sent away
     good.stop()
     good.check()
     growth = srv.peak_rss() - baseline

@@ -16,7 +16,7 @@ def test_data_dribble_window_closed_cve_2019_9511(attack_server, good_client):
     chunk per stream and cancels each stream after --send-timeout (2 s)."""
     srv = attack_server()
     good = good_client(srv.port)
-    time.sleep(0.3)
+    good.wait_ok()
     baseline = srv.rss()
     with RawH2(srv.port, settings={4: 0}, auto_window=False) as c:
         sids = list(range(1, 81, 2))
@@ -41,7 +41,7 @@ def test_data_dribble_tiny_window_updates_cve_2019_9511(attack_server, good_clie
     budget: GOAWAY(ENHANCE_YOUR_CALM)."""
     srv = attack_server()
     good = good_client(srv.port)
-    time.sleep(0.3)
+    good.wait_ok()
     baseline = srv.rss()
     with RawH2(srv.port, settings={4: 0}, auto_window=False) as c:
         sids = list(range(1, 21, 2))
@@ -72,7 +72,7 @@ def test_internal_data_buffering_cve_2019_9517(attack_server, good_client):
     at most about a megabyte, then drops the connection after --send-timeout."""
     srv = attack_server()
     good = good_client(srv.port)
-    time.sleep(0.3)
+    good.wait_ok()
     baseline = srv.rss()
     sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
     c = RawH2(srv.port, handshake=False, sock=sock, auto_window=False)

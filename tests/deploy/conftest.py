@@ -3,11 +3,11 @@ when a Debian package is missing), and background processes that are always stop
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 
 import pytest
+from support import ports
+from support import wait as support_wait
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEPLOY = os.path.join(REPO, "deploy")
@@ -22,21 +22,11 @@ def need(program, package):
     return path
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = ports.free_port  # outside the ephemeral range, a slice per xdist worker
 
 
-def wait_port(port, timeout=10.0, host="127.0.0.1"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((host, port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("nothing listening on %s:%d after %.0fs" % (host, port, timeout))
+def wait_port(port, timeout=30.0, host="127.0.0.1"):
+    support_wait.wait_port(port, host=host, timeout=timeout)
 
 
 class Background:

@@ -17,6 +17,7 @@ import pytest
 from support.certs import make_self_signed
 from support.server import subprocess_env
 from support.tools import curl, h2load, require
+from support.wait import wait_connections
 
 from .conftest import DEPLOY, REPO, free_port, need, wait_port
 
@@ -166,7 +167,7 @@ def test_rolling_restart_drops_nothing_and_every_backend_serves_again(cluster):
     old = {cluster.pid(p) for p in cluster.ports}
     done = threading.Event()
     thread, box = load_until(cluster, done, "/who")
-    time.sleep(0.5)
+    wait_connections(cluster.https_port, CONCURRENCY[0])  # the load runs
     t0 = time.monotonic()
     try:
         script = subprocess.run(
@@ -201,7 +202,7 @@ def test_sigterm_with_drain_delay_is_taken_out_by_the_health_check_before_closin
     """No runtime API: the backend's own 503 on /healthz takes it out (fall 2 x 300 ms) within
     its --drain-delay of 1.5 s, before its listener closes."""
     thread, box = load(cluster, 6, "/who")
-    time.sleep(1.5)
+    wait_connections(cluster.https_port, CONCURRENCY[0])  # the load runs
     victim = cluster.ports[1]
     os.kill(cluster.pid(victim), signal.SIGTERM)
     cluster.wait_status(lambda rows: rows["app2"]["status"].startswith("DOWN"), "app2 DOWN", 5)
@@ -215,7 +216,7 @@ def test_sigterm_with_drain_delay_is_taken_out_by_the_health_check_before_closin
 
 def test_sigkill_loses_at_most_the_requests_in_flight_on_that_backend(cluster):
     thread, box = load(cluster, 6, "/sleep?s=0.02")
-    time.sleep(1.5)
+    wait_connections(cluster.https_port, CONCURRENCY[0])  # the load runs
     victim = cluster.ports[2]
     victim_pid = cluster.pid(victim)
     os.kill(victim_pid, signal.SIGKILL)

@@ -13,6 +13,7 @@ import uuid
 
 from support.server import subprocess_env
 from support.tools import curl
+from support.wait import wait_listening
 
 from .conftest import APP, DEPLOY, REPO, free_port, need
 
@@ -86,23 +87,43 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     assert "Unknown" not in out and "ignoring" not in out, out
 
 
-def _activate(argv, port, notify, tmp_path):
+def start_activated(cmd_after_port, log_path, attempts=3):
+    """Start ``systemd-socket-activate -l 127.0.0.1:PORT <cmd_after_port>`` on a free port and
+    return (proc, port, log file) once it LISTENS. Popen returns before it has bound the port:
+    a client started at once is refused (curl: could not connect) on a loaded machine. The
+    wait does not connect (a connection would make it exec the service). A port taken between
+    free_port() and the bind is retried with another one."""
     need("systemd-socket-activate", "systemd")
+    for attempt in range(attempts):
+        port = free_port()
+        log = open(log_path, "wb")
+        proc = subprocess.Popen(["systemd-socket-activate", "-l", "127.0.0.1:%d" % port]
+                                + cmd_after_port, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_listening(port, proc, what="systemd-socket-activate")
+            return proc, port, log
+        except AssertionError:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+            log.close()
+            if attempt == attempts - 1:
+                raise AssertionError(open(log_path).read())
+    raise AssertionError("unreachable")
+
+
+def _activate(argv, notify, tmp_path):
     env = subprocess_env()
     passed = ["-E", "PYTHONPATH=" + env["PYTHONPATH"], "-E", "PYTHONUNBUFFERED=1",
-              "-E", "NOTIFY_SOCKET=" + notify]
-    cmd = (["systemd-socket-activate", "-l", "127.0.0.1:%d" % port, "--fdname=http"] + passed
-           + [sys.executable, "-m", "greenh2"] + argv)
-    log = open(tmp_path / "service.log", "wb")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    return proc, log
+              "-E", "NOTIFY_SOCKET=" + notify, "-E", "XDG_RUNTIME_DIR=" + str(tmp_path)]
+    return start_activated(["--fdname=http"] + passed + [sys.executable, "-m", "greenh2"] + argv,
+                           tmp_path / "service.log")
 
 
 def _run_service(argv, notify_address, tmp_path, expect_workers):
-    port = free_port()
     receiver = NotifyReceiver(notify_address)
-    proc, log = _activate(argv, port, notify_address, tmp_path)
+    proc, port, log = _activate(argv, notify_address, tmp_path)
     try:
         # systemd-socket-activate execs greenh2 at the first connection: this request waits in
         # the backlog of the inherited socket and is served once greenh2 is up
@@ -163,17 +184,13 @@ def test_notify_is_a_noop_outside_systemd(monkeypatch):
 def test_gunicorn_worker_accepts_on_socket_activated_listener(tmp_path):
     """gunicorn does socket activation itself (LISTEN_FDS); the greenh2 worker serves on it,
     and answers the health path set through GREENH2_HEALTH_PATH."""
-    need("systemd-socket-activate", "systemd")
-    port = free_port()
     env = subprocess_env()
-    cmd = ["systemd-socket-activate", "-l", "127.0.0.1:%d" % port,
-           "-E", "PYTHONPATH=" + env["PYTHONPATH"], "-E", "PYTHONUNBUFFERED=1",
+    cmd = ["-E", "PYTHONPATH=" + env["PYTHONPATH"], "-E", "PYTHONUNBUFFERED=1",
            "-E", "GREENH2_HEALTH_PATH=/healthz",  # greenh2 settings reach the worker this way
+           "-E", "XDG_RUNTIME_DIR=" + str(tmp_path),
            sys.executable, "-m", "gunicorn", "-k", "greenh2.worker", "-w", "1",
            "--graceful-timeout", "2", APP]
-    log = open(tmp_path / "gunicorn.log", "wb")
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc, port, log = start_activated(cmd, tmp_path / "gunicorn.log")
     try:
         r = curl(["--http2-prior-knowledge", "http://127.0.0.1:%d/who" % port], timeout=20)
         assert r.status == 200 and r.http_version == "2"

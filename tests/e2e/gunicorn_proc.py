@@ -15,6 +15,7 @@ import sys
 import time
 
 import psutil
+from support import ports
 from support.server import subprocess_env
 
 E2E_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -24,11 +25,7 @@ HOOKS = os.path.join(E2E_DIR, "gunicorn_hooks.py")
 READY_RE = re.compile(r"e2e-ready pid=(\d+)")
 
 
-def free_port():
-    """A currently free loopback TCP port (bind port 0, read it, release it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = ports.free_port  # outside the ephemeral range, a slice per xdist worker
 
 
 gunicorn_env = subprocess_env
@@ -128,8 +125,8 @@ class Gunicorn:
             except (OSError, http.client.HTTPException) as exc:
                 last = repr(exc)
             time.sleep(0.1)
-        raise GunicornError("gunicorn not ready within %.0fs (last: %s)\n%s\n%s"
-                            % (timeout, last, " ".join(self.cmd), self.log_text()))
+        raise GunicornError("gunicorn did not answer %s within %.0fs (last: %s)\n%s\n%s"
+                            % (self.ready_path, timeout, last, " ".join(self.cmd), self.log_text()))
 
     def _probe_connect(self):
         if self.unix_path:

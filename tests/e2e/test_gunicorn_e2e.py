@@ -20,6 +20,7 @@ import pytest
 from h2.settings import SettingCodes
 from support import tools
 from support.h2raw import H2Client
+from support.wait import wait_for
 
 from .gunicorn_proc import REPO_ROOT, gunicorn_env
 
@@ -42,6 +43,37 @@ def _live_group_members(pgid):
         except (ProcessLookupError, psutil.Error):
             pass
     return live
+
+
+def _wait_log(g, *needles, timeout=30.0):
+    for needle in needles:
+        assert g.wait_log(needle, timeout=timeout) is not None, \
+            "no %r in the log within %.0fs:\n%s" % (needle, timeout, g.log_text()[-3000:])
+
+
+def _accepted_by_worker(g, client_port):
+    """A worker holds the server side of the connection from client_port (it was accepted)."""
+    for pid in g.worker_pids():
+        try:
+            conns = psutil.Process(pid).net_connections(kind="tcp")
+        except psutil.Error:
+            continue
+        if any(c.raddr and c.raddr.port == client_port for c in conns):
+            return True
+    return False
+
+
+def _reopened(g, path):
+    """Every worker writes `path` anew: an open file at that path, none at the renamed one."""
+    pids = g.worker_pids()
+    for pid in pids:
+        try:
+            files = [f.path for f in psutil.Process(pid).open_files()]
+        except psutil.Error:
+            return False
+        if path not in files or path + ".1" in files:
+            return False
+    return bool(pids)
 
 
 def _run_threads(targets):
@@ -137,16 +169,16 @@ def test_sigterm_lets_inflight_requests_finish(gunicorn):
 
     def h1():
         try:
-            results["h1"] = g.request("/sleep?s=2", timeout=30)
+            results["h1"] = g.request("/sleep?s=2&note=h1", timeout=30)
         except Exception as exc:  # recorded and asserted below
             results["h1"] = exc
 
     def h2():
         results["h2"] = tools.run(["curl", "-sS", "--max-time", "30", "-w", "\n%{http_code} %{http_version}",
-                                   "--http2-prior-knowledge", g.url("/sleep?s=2")], timeout=35)
+                                   "--http2-prior-knowledge", g.url("/sleep?s=2&note=h2")], timeout=35)
 
     threads = _run_threads([h1, h2])
-    time.sleep(0.8)  # both requests are now inside the handler
+    _wait_log(g, "apps: in /sleep h1", "apps: in /sleep h2")  # both inside the handler now
     t0 = time.monotonic()
     g.signal(signal.SIGTERM)
     rc = g.wait_exit(graceful + 5)
@@ -173,10 +205,10 @@ def test_sigterm_exit_is_bounded_by_graceful_timeout(gunicorn):
 
     def h2():
         results["h2"] = tools.run(["curl", "-sS", "--max-time", "30", "--http2-prior-knowledge",
-                                   g.url("/sleep?s=20")], timeout=35)
+                                   g.url("/sleep?s=20&note=long")], timeout=35)
 
     threads = _run_threads([h2])
-    time.sleep(0.8)
+    _wait_log(g, "apps: in /sleep long")
     t0 = time.monotonic()
     g.signal(signal.SIGTERM)
     rc = g.wait_exit(graceful + 8)
@@ -195,7 +227,8 @@ def test_sigterm_serves_a_connection_accepted_before_it(gunicorn):
     # arrive just after: the worker must answer it (Connection: close), not drop it unanswered.
     g = gunicorn(["--graceful-timeout", "5"], workers=1)
     with socket.create_connection(("127.0.0.1", g.port), timeout=5) as s:
-        time.sleep(0.3)  # accepted by the worker's accept loop by now
+        wait_for(lambda: _accepted_by_worker(g, s.getsockname()[1]), timeout=15,
+                 what="the worker to accept the connection")
         g.signal(signal.SIGTERM)
         time.sleep(0.5)
         s.sendall(b"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -245,14 +278,18 @@ def test_sighup_reload_under_traffic_loses_nothing(gunicorn):
             time.sleep(0.02)
 
     threads = _run_threads([h1_loop, h1_loop, h2_loop])
-    time.sleep(1.0)
+    # 50 answers before the SIGHUP and 50 after the old workers left: the >= 100 below holds on a
+    # loaded machine too (traffic is counted, not timed)
+    wait_for(lambda: ok[0] >= 50 or failures, timeout=60, what="traffic before SIGHUP")
     g.signal(signal.SIGHUP)
     new = g.wait_workers(2, exclude=old, timeout=20)
     # keep the traffic going while the old workers drain and exit
     deadline = time.monotonic() + 15
     while g.worker_pids() & old and time.monotonic() < deadline:
         time.sleep(0.1)
-    time.sleep(1.0)
+    served = ok[0]  # and traffic on the new workers alone
+    wait_for(lambda: ok[0] >= served + 50 or failures, timeout=60,
+             what="traffic after the old workers left")
     stop.set()
     for t in threads:
         t.join(20)
@@ -530,7 +567,8 @@ def test_usr1_reopens_the_access_log(gunicorn, tmp_path):
     curl(g, "/hello?n=1b", "--http2-prior-knowledge")
     os.rename(log, str(log) + ".1")
     g.signal(signal.SIGUSR1)
-    time.sleep(1.5)  # the arbiter forwards USR1 to every worker; each reopens its files
+    # the arbiter forwards USR1 to every worker; each reopens its files
+    wait_for(lambda: _reopened(g, str(log)), timeout=15, what="every worker to reopen the log")
     for i in range(20):
         assert g.request("/hello?n=3-%d" % i)[0] == 200
     deadline = time.monotonic() + 5

@@ -7,6 +7,7 @@ import time
 import pytest
 from support.h2raw import H2Client
 from support.scrape import get, metrics_url
+from support.wait import wait_stderr
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -34,8 +35,8 @@ def test_readyz_turns_503_on_sigterm_while_inflight_finishes(start_server, worke
     assert _poll(readyz, 200), "never ready"
     assert get(healthz) == (200, "ok\n")
     c = H2Client("127.0.0.1", srv.port)
-    sid = c.get("/sleep?s=2")
-    c.read_events(timeout=0.3, raise_on_timeout=False)
+    sid = c.get("/sleep?s=2&note=inflight")
+    wait_stderr(srv, "apps: in /sleep inflight")  # the request is inside the app
     srv.send_signal(signal.SIGTERM)
     assert _poll(readyz, 503, timeout=1.5), "readyz still 200 after SIGTERM"
     assert get(readyz) == (503, "draining\n")

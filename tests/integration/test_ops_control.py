@@ -2,23 +2,13 @@
 import json
 import os
 import stat
-import time
 
 import pytest
 from support.ctl import ctl_json, run_ctl
 from support.h2raw import H2Client
+from support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def wait_for(predicate, timeout=15.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def started(start_server, tmp_path, args=()):
@@ -110,8 +100,7 @@ def test_no_control_socket_and_no_server(start_server, tmp_path):
     runtime = tmp_path / "run"
     runtime.mkdir()
     env = {"XDG_RUNTIME_DIR": str(runtime)}
-    start_server(["--no-control-socket"], env=env)
-    time.sleep(0.5)
+    start_server(["--no-control-socket"], env=env).wait_serving()  # (after the socket would be made)
     assert not os.listdir(runtime)
     res = run_ctl(["status"], env=env)
     lines = res.stderr.strip().splitlines()

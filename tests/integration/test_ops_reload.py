@@ -14,6 +14,7 @@ from support.certs import make_self_signed
 from support.ctl import ctl_json
 from support.h2raw import H2Client
 from support.tools import h2load
+from support.wait import wait_connections, wait_for
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -58,20 +59,6 @@ def get(port, path="/", tls=False, timeout=10):
         c.close()
 
 
-def wait_for(predicate, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = predicate()
-            if last:
-                return last
-        except OSError as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
-
-
 @pytest.fixture
 def site(tmp_path):
     """An editable app, two certificates, and the live cert/key paths the server reads."""
@@ -112,7 +99,7 @@ def test_sighup_one_process_new_cert_and_code_under_h2load(start_server, site):
         result["end"] = time.monotonic()
     t = threading.Thread(target=load)
     t.start()
-    time.sleep(0.7)
+    wait_connections(srv.port, 1 + 4, what="h2load's 4 connections")  # the load runs
     write_app(site["dir"], "v2 (edited)")
     site["rotate"]()
     srv.send_signal(signal.SIGHUP)

@@ -10,24 +10,18 @@ import os
 import re
 import signal
 import socket
-import time
 
 import pytest
 from support.ctl import ctl_json
 from support.scrape import get, metrics_url
+from support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(90)
 FORK_RE = re.compile(r"forking a worker: (\d+) thread\(s\) in the master")
 
 
 def _wait(predicate, what, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
+    return wait_for(predicate, timeout, what)
 
 
 def _booted(srv):

@@ -1,4 +1,5 @@
 """Signals: graceful SIGTERM, worker respawn, SIGHUP without lost requests."""
+import re
 import signal
 import socket
 import threading
@@ -8,6 +9,7 @@ import psutil
 import pytest
 from support import http1
 from support.h2raw import H2Client
+from support.wait import wait_for, wait_stderr
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -30,8 +32,8 @@ def _refused_within(port, seconds):
 def test_sigterm_inflight_h2_completes(start_server):
     srv = start_server(["--graceful-timeout", "10"])
     c = H2Client("127.0.0.1", srv.port)
-    sid = c.get("/sleep?s=2")
-    c.read_events(timeout=0.3, raise_on_timeout=False)
+    sid = c.get("/sleep?s=2&note=h2")
+    wait_stderr(srv, "apps: in /sleep h2")  # the request is inside the app
     t0 = time.monotonic()
     srv.send_signal(signal.SIGTERM)
     assert _refused_within(srv.port, 1.5), "new connections still accepted after SIGTERM"
@@ -49,8 +51,8 @@ def test_sigterm_inflight_h2_completes(start_server):
 def test_sigterm_inflight_h1_completes(start_server):
     srv = start_server(["--graceful-timeout", "10"])
     sock = http1.connect(srv.port)
-    sock.sendall(b"GET /sleep?s=1.5 HTTP/1.1\r\nHost: x\r\n\r\n")
-    time.sleep(0.3)
+    sock.sendall(b"GET /sleep?s=1.5&note=h1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    wait_stderr(srv, "apps: in /sleep h1")  # the request is inside the app
     srv.send_signal(signal.SIGTERM)
     reader = http1.Reader(sock)
     resp = http1.read_response(reader)
@@ -75,7 +77,7 @@ def test_sigterm_idle_exits_quickly(start_server):
 
 def test_sigint_is_graceful(start_server):
     srv = start_server(["--graceful-timeout", "5"])
-    time.sleep(0.5)  # see test_signal_right_after_ready for the race at startup
+    srv.wait_serving()  # (test_signal_right_after_ready signals at the first readiness line)
     assert srv.terminate(signal.SIGINT, timeout=8) == 0
     assert "Traceback" not in srv.stderr_text()
 
@@ -93,8 +95,8 @@ def test_signal_right_after_ready(start_server, sig):
 def test_graceful_timeout_bounds_shutdown(start_server):
     srv = start_server(["--graceful-timeout", "1"])
     c = H2Client("127.0.0.1", srv.port)
-    c.get("/sleep?s=30")
-    c.read_events(timeout=0.3, raise_on_timeout=False)
+    c.get("/sleep?s=30&note=long")
+    wait_stderr(srv, "apps: in /sleep long")
     t0 = time.monotonic()
     srv.send_signal(signal.SIGTERM)
     rc = srv.wait(6)
@@ -148,6 +150,16 @@ def test_workers_respawn_after_sigkill(start_server):
     assert set(new) <= served_by, "not all workers serve: workers %r served_by %r" % (new, served_by)
 
 
+# what the server logs once a reload has finished: the re-executed process serves the new code
+# (one process); both old workers have stopped (--workers 2)
+RELOADED = {1: (re.compile(r"reload complete"), 1), 2: (re.compile(r"\bstopped$"), 2)}
+
+
+def _reloaded(srv, workers, start):
+    rx, n = RELOADED[workers]
+    return sum(1 for line in srv.stderr_lines()[start:] if rx.search(line)) >= n
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sighup_loses_no_request(start_server, workers):
     srv = start_server(["--workers", str(workers), "--graceful-timeout", "10"])
@@ -169,12 +181,17 @@ def test_sighup_loses_no_request(start_server, workers):
     for t in threads:
         t.start()
     try:
-        time.sleep(1.0)
+        wait_for(lambda: results["ok"] >= 5 or results["fail"], what="traffic before SIGHUP")
         before = results["ok"]
-        srv.send_signal(signal.SIGHUP)
-        time.sleep(1.5)
-        srv.send_signal(signal.SIGHUP)
-        time.sleep(2.0)
+        for _ in range(2):
+            done = len(srv.stderr_lines())
+            srv.send_signal(signal.SIGHUP)
+            # the reload is over (the old code drained), then traffic keeps going on the new one
+            wait_for(lambda done=done: _reloaded(srv, workers, done), timeout=30,
+                     what="the reload to end")
+            ok = results["ok"]
+            wait_for(lambda ok=ok: results["ok"] >= ok + 10 or results["fail"],
+                     what="traffic after the reload")
     finally:
         stop.set()
         for t in threads:
@@ -192,8 +209,8 @@ def test_sigterm_two_step_goaway_serves_requests_already_sent(start_server):
     c = H2Client("127.0.0.1", srv.port)
     first = c.get("/hello")
     assert c.wait_stream(first, timeout=5).status == 200
-    slow = c.get("/sleep?s=1.5")  # in flight: the GOAWAY waits for it (http2/drain.py)
-    c.read_events(timeout=0.3, raise_on_timeout=False)
+    slow = c.get("/sleep?s=1.5&note=slow")  # in flight: the GOAWAY waits for it (http2/drain.py)
+    wait_stderr(srv, "apps: in /sleep slow")
     srv.send_signal(signal.SIGTERM)
     time.sleep(0.3)  # a request sent while the client has not been told anything is served
     late = c.get("/hello")  # (test_shutdown_clients.py: one that crosses the GOAWAY, too)

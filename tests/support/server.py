@@ -1,9 +1,11 @@
 """Run ``python -m greenh2`` as a subprocess for integration tests."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -54,15 +56,27 @@ class ServerProcess:
     process group (start_new_session) so teardown can kill workers as well.
 
     Use as a context manager, or call ``start()`` / ``close()``.
+
+    Each server gets its own runtime directory (``runtime_dir``, passed as
+    ``$XDG_RUNTIME_DIR``, so its default control socket is ``control_path``) unless ``env``
+    names one: servers never share ``~/.greenh2`` or each other's control socket. The directory
+    is made under the test's own ``$XDG_RUNTIME_DIR`` (conftest sets one per test) and removed
+    at ``close()``.
+
+    ``start()`` returns once every listener is bound ("Listening at:"): connections queue in
+    the backlog from then on. ``wait_serving()`` waits for the "serving (pid N)" line(s), after
+    the control socket and PID file exist and signal handlers are installed.
     """
 
-    def __init__(self, args=(), env=None, cwd=None, start_timeout=10.0,
+    def __init__(self, args=(), env=None, cwd=None, start_timeout=30.0,
                  expect_listeners=None, add_default_bind=True):
         args = list(args)
         if add_default_bind and _count_binds(args) == 0:
             args = ["-b", "127.0.0.1:0"] + args
         self.args = args
         self.env = subprocess_env(env)
+        self._own_runtime = "XDG_RUNTIME_DIR" not in (env or {})
+        self.runtime_dir = self.env.get("XDG_RUNTIME_DIR", "")
         self.cwd = cwd or REPO_ROOT
         self.start_timeout = start_timeout
         self.expect_listeners = expect_listeners or max(1, _count_binds(args))
@@ -78,7 +92,17 @@ class ServerProcess:
         self._sampling = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------
+    @property
+    def control_path(self):
+        """The default control socket path of this server (when no --control-socket is given)."""
+        return os.path.join(self.runtime_dir, "greenh2.ctl")
+
     def start(self):
+        if self._own_runtime:
+            base = os.environ.get("XDG_RUNTIME_DIR")
+            self.runtime_dir = tempfile.mkdtemp(
+                prefix="srv", dir=base if base and os.path.isdir(base) else None)
+            self.env["XDG_RUNTIME_DIR"] = self.runtime_dir
         cmd = [sys.executable, "-m", "greenh2"] + self.args
         self.proc = subprocess.Popen(
             cmd,
@@ -142,6 +166,8 @@ class ServerProcess:
                 pass
         if self._reader is not None:
             self._reader.join(2)
+        if self._own_runtime and self.runtime_dir:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
 
     # -- stderr ------------------------------------------------------------
     def _read_stderr(self):
@@ -178,6 +204,22 @@ class ServerProcess:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._eof:
                     return None
+                self._cond.wait(min(remaining, 0.1))
+
+    def wait_serving(self, count=1, timeout=30.0):
+        """Wait for ``count`` "greenh2 ... serving (pid N)" lines (one per process that serves:
+        1 for a single process, one per worker with --workers); returns their pids."""
+        rx = re.compile(r"greenh2 \S+ serving \(pid (\d+)\)")
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                pids = [int(m.group(1)) for m in map(rx.search, self._lines) if m]
+                if len(pids) >= count:
+                    return pids
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._eof:
+                    raise AssertionError("%d of %d 'serving' line(s) within %.0fs:\n%s" % (
+                        len(pids), count, timeout, "\n".join(self._lines)[-3000:]))
                 self._cond.wait(min(remaining, 0.1))
 
     # -- addresses -----------------------------------------------------------
