@@ -10,6 +10,7 @@ import time
 import pytest
 from conformance.rawh2 import GOAWAY, RST_STREAM, RawH2, data_frame, window_update
 from h2.errors import ErrorCodes
+from support.wait import wait_stderr
 
 GRACE = ["--min-rate-grace", "1"]
 INITIAL_WINDOW_SIZE = 4
@@ -200,6 +201,6 @@ def test_http1_slow_request_body_gets_408_and_close(attack_server, good_client, 
     assert got.startswith(b"HTTP/1.1 408 "), got[:300]
     assert b"connection: close" in head, got[:300]
     assert closed and elapsed < 6, (elapsed, got[:300])
-    assert "below min_request_rate" in srv.stderr_text()
+    wait_stderr(srv, "below min_request_rate", timeout=10)
     good.stop()
     good.check()

@@ -7,6 +7,7 @@ import json
 import signal
 
 import pytest
+from support.wait import wait_for
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,6 +27,7 @@ def test_preloaded_app_is_imported_patched_in_the_arbiter(gunicorn):
     old = g.wait_workers(2)
     g.signal(signal.SIGHUP)  # the patched arbiter still reloads: new workers, the same app
     new = g.wait_workers(2, exclude=old)
+    wait_for(lambda: not g.worker_pids() & old, what="the old workers to exit")
     assert _report(g)["served_by"] in new
     g.signal(signal.SIGTERM)
     assert g.wait_exit(20) == 0, g.log_text()[-3000:]
