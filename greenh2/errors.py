@@ -48,21 +48,28 @@ class RequestBodyTooLarge(GreenH2Error):
         self.limit = limit
 
 
-_flavour: list[Any] = [None, None]  # [werkzeug's RequestEntityTooLarge, our subclass of it]
+_flavours: dict[type, tuple[Any, type]] = {}  # our class -> (werkzeug's base, our subclass)
 
 
-def body_too_large(limit: int) -> RequestBodyTooLarge:
-    """A RequestBodyTooLarge to raise; an HTTPException too when the app runs on werkzeug.
+def _werkzeug_flavoured(cls: type, base_name: str, *args: Any) -> Any:
+    """An instance of `cls`, also an instance of werkzeug.exceptions.<base_name> when werkzeug
+    is loaded, so Flask and werkzeug apps answer it with their own HTTP error (and handler).
 
     werkzeug is looked up in sys.modules, never imported: an app that does not use it has no
     use for its exception classes, and greenh2 does not pay for importing it."""
-    base = getattr(sys.modules.get("werkzeug.exceptions"), "RequestEntityTooLarge", None)
+    base = getattr(sys.modules.get("werkzeug.exceptions"), base_name, None)
     if base is None:
-        return RequestBodyTooLarge(limit)
-    if _flavour[0] is not base:
-        _flavour[:] = [base, type("RequestBodyTooLarge", (RequestBodyTooLarge, base),
-                                  {"__module__": __name__})]
-    error: RequestBodyTooLarge = _flavour[1](limit)
+        return cls(*args)
+    cached = _flavours.get(cls)
+    if cached is None or cached[0] is not base:
+        cached = _flavours[cls] = (base, type(cls.__name__, (cls, base), {"__module__": __name__}))
+    return cached[1](*args)
+
+
+def body_too_large(limit: int) -> RequestBodyTooLarge:
+    """A RequestBodyTooLarge to raise; a werkzeug RequestEntityTooLarge too under werkzeug."""
+    error: RequestBodyTooLarge = _werkzeug_flavoured(RequestBodyTooLarge, "RequestEntityTooLarge",
+                                                     limit)
     return error
 
 
@@ -86,6 +93,23 @@ class StreamCancelled(StreamGone):
 class TooSlow(PeerGone):
     """The client moved request body or response bytes below the minimum data rate
     (min_request_rate / min_response_rate, after min_rate_grace)."""
+
+
+class RequestBodyTooSlow(TooSlow):
+    """The request body arrives below min_request_rate (HTTP/1.1): the app's wsgi.input read
+    raises this; if the response has not started, the client gets 408 Request Timeout and the
+    connection closes (RFC 9110 §15.5.9; Kestrel answers MinRequestBodyDataRate the same way).
+    Under werkzeug it is a `werkzeug.exceptions.RequestTimeout` too (see `body_too_slow`)."""
+
+    status = 408
+    response: Any = None  # werkzeug's HTTPException reads it; OSError's __init__ never sets it
+
+
+def body_too_slow() -> RequestBodyTooSlow:
+    """A RequestBodyTooSlow to raise; a werkzeug RequestTimeout too under werkzeug."""
+    error: RequestBodyTooSlow = _werkzeug_flavoured(RequestBodyTooSlow, "RequestTimeout",
+                                                    "request body below min_request_rate")
+    return error
 
 
 class Shed(PeerGone):

@@ -56,7 +56,40 @@ class _GunicornAccessLog:
                          datetime.timedelta(seconds=duration))
 
 
+def _patch_arbiter_for_preload() -> None:
+    """With `--preload` the app is imported in the arbiter, before any worker patches: a Django
+    or psycopg app would keep real threading locks and blocking sockets made at import (gunicorn
+    #1566, #927: why gunicorn discourages preload with its gevent worker). So patch the arbiter
+    first, the fix gunicorn users apply by hand in gunicorn.conf.py; workers inherit the patched
+    modules and re-init the hub after fork. Skipped with GREENH2_MONKEY_PATCH=0."""
+    from greenh2.config import from_environ
+    from greenh2.ops.ioloop import select_loop
+    settings = from_environ(os.environ)
+    if not settings.get("monkey_patch", True):
+        return
+    select_loop(settings.get("io_backend", "auto"))  # before patched modules make the hub
+    from gevent import monkey
+    if not monkey.is_module_patched("socket"):
+        monkey.patch_all()
+
+
+def _calling_config() -> Any:
+    """The gunicorn Config whose `worker_class` property is loading this class, or None."""
+    from gunicorn.config import Config as GunicornConfig
+    frame = sys._getframe(2)  # Config.worker_class -> GreenH2Worker.setup -> here
+    candidate = frame.f_locals.get("self")
+    return candidate if isinstance(candidate, GunicornConfig) else None
+
+
 class GreenH2Worker(Worker):
+    @classmethod
+    def setup(cls) -> None:
+        """gunicorn calls this in the arbiter whenever it loads the worker class, which it does
+        (Arbiter.setup) before `--preload` imports the app."""
+        cfg = _calling_config()
+        if cfg is not None and cfg.preload_app:
+            _patch_arbiter_for_preload()
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         metrics.start_in_arbiter(self.log)  # runs in the arbiter: once, for the first worker

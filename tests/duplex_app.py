@@ -3,7 +3,7 @@
 /duplex answers each wsgi.input.read(4096) as it returns (a streaming body: short reads);
 /fixed reads a Content-Length body in 4-byte blocks (file semantics: each block is whole);
 /sleep sleeps in time.sleep and records how it ended, which /seen reports (one process);
-/poll waits for environ['greenh2.cancelled'] instead (for --threads)."""
+/poll waits for environ['greenh2.cancelled'] instead (for --threads); /nap sleeps 0.6 s."""
 import json
 import time
 
@@ -61,6 +61,14 @@ def poll(environ, start_response):
     return [b"done\n"]
 
 
+def nap(environ, start_response):
+    """0.6 s asleep (past the HTTP/1.1 hang-up watch's 0.2 s), then the body it was sent."""
+    body = environ["wsgi.input"].read()
+    time.sleep(0.6)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body) + 6))])
+    return [b"napped" + body]
+
+
 def seen(environ, start_response):
     body = json.dumps(SEEN.get(environ.get("QUERY_STRING", ""))).encode()
     start_response("200 OK", [("Content-Type", "application/json"),
@@ -68,7 +76,8 @@ def seen(environ, start_response):
     return [body]
 
 
-ROUTES = {"/duplex": duplex, "/fixed": fixed, "/sleep": sleep, "/poll": poll, "/seen": seen}
+ROUTES = {"/duplex": duplex, "/fixed": fixed, "/sleep": sleep, "/poll": poll, "/nap": nap,
+          "/seen": seen}
 
 
 def app(environ, start_response):

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from greenh2 import observe
 from greenh2.config import Config
-from greenh2.errors import PeerGone, RemoteProtocolError, TooSlow, body_too_large
+from greenh2.errors import PeerGone, RemoteProtocolError, body_too_large, body_too_slow
 from greenh2.http1.message import Request, accepts_trailers, parse_fields
 from greenh2.pace import Activity, Pace
 from greenh2.wsgi.environ import Headers
@@ -83,7 +83,7 @@ class BodyReader:
         log.info("closing connection: request body %s %s arrives below min_request_rate "
                  "(%d bytes in %.1f s of waiting)", self.req.head.method, self.req.head.target[:200],
                  self.pace.drained, self.pace.spent)
-        raise TooSlow("request body below min_request_rate")
+        raise body_too_slow()
 
     def pull(self, size: int) -> bytes:
         """wsgi.input's source; past `max_body_size` it raises RequestBodyTooLarge at the first

@@ -17,12 +17,14 @@ from gevent import Timeout
 
 from greenh2 import observe
 from greenh2.config import Config
-from greenh2.errors import RemoteProtocolError
+from greenh2.errors import RemoteProtocolError, StreamCancelled
 from greenh2.http1.body import BodyReader, H1Sink
+from greenh2.http1.hangup import HangupWatch
 from greenh2.http1.message import Request, header_value, parse_request, wants_h2c
 from greenh2.http1.wspipe import refusal_bytes, websocket_request
 from greenh2.pace import BUSY, HEAD, IDLE, Activity
 from greenh2.websocket import Refusal, WebSocketRequest
+from greenh2.wsgi.cancel import CancelSignal
 from greenh2.wsgi.environ import ConnInfo, RequestHead
 
 log = logging.getLogger("greenh2")
@@ -162,8 +164,17 @@ class H1Connection:
         body = BodyReader(self, req)
         req.head.trailers = body.trailers
         sink = H1Sink(self, req)
-        self.handler(req.head, self.conninfo, body.pull, sink)
+        cancelled = req.head.extra["greenh2.cancelled"] = CancelSignal()
+        watch = HangupWatch(self, body, sink, cancelled)  # the client closing cancels the request
+        try:
+            self.handler(req.head, self.conninfo, body.pull, sink)
+        except StreamCancelled:  # thrown after the app's part (run_app catches it inside)
+            return False
+        finally:
+            watch.stop()
         self.served += 1
+        if cancelled.is_set():
+            return False
         if sink.failed or not sink.finished or body.broken:
             return False
         if not body.done and not body.discard():

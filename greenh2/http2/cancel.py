@@ -15,38 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import gevent
-from gevent.event import Event
 
 from greenh2.errors import StreamCancelled
+from greenh2.wsgi.cancel import CancelSignal
 
-
-class CancelSignal:
-    """environ['greenh2.cancelled']: set when the client cancels the request. The gevent Event
-    behind `wait()` is made only if a handler waits (most requests never do)."""
-    __slots__ = ("_event", "_set", "reason")
-
-    def __init__(self) -> None:
-        self._set = False
-        self._event: Event | None = None
-        self.reason = ""
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once cancelled; False if `timeout` seconds pass first (hub thread only)."""
-        if self._set:
-            return True
-        if self._event is None:
-            self._event = Event()
-        return bool(self._event.wait(timeout))
-
-    def set(self, reason: str) -> None:
-        if self._set:
-            return
-        self._set, self.reason = True, reason
-        if self._event is not None:
-            self._event.set()
+__all__ = ["CancelSignal", "cancel"]
 
 
 def cancel(session: Any, stream: Any, reason: str) -> None:

@@ -188,6 +188,24 @@ class TLSTransport:
                 return outcome
         return self._more(data, size)
 
+    def fileno(self) -> int:
+        return self.fd
+
+    def recv_nowait(self, size: int) -> bytes | None:
+        """What recv() would return now, without waiting: None if nothing has arrived yet, b""
+        when the client has closed (or the connection broke), else plaintext."""
+        if self._after is not None:
+            after, self._after = self._after, None
+            return b"" if isinstance(after, Exception) else after
+        try:
+            data: bytes = self.conn.recv(min(size, _RECORD))
+        except (SSL.WantReadError, SSL.WantWriteError):
+            return None
+        except SSL.Error as exc:
+            outcome = _read_outcome(exc)
+            return b"" if isinstance(outcome, Exception) else outcome
+        return data
+
     def _more(self, data: bytes, size: int) -> bytes:
         parts = [data]
         total = len(data)
@@ -266,6 +284,20 @@ class PlainTransport:
         if self.aborted:
             raise _aborted()
         return self.sock.recv(size)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def recv_nowait(self, size: int) -> bytes | None:
+        """What recv() would return now, without waiting: None if nothing has arrived yet, b""
+        when the client has closed (or the connection broke)."""
+        try:  # gevent's socket wraps a non-blocking stdlib one: read that, never wait
+            data: bytes = cast(Any, self.sock)._sock.recv(size)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+        return data
 
     def sendall(self, data: bytes, pace: Pace | None = None) -> None:
         if self.aborted:

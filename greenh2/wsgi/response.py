@@ -14,7 +14,13 @@ from http import HTTPStatus
 from typing import Any, Protocol
 
 from greenh2 import observe
-from greenh2.errors import PeerGone, RemoteProtocolError, RequestBodyTooLarge, StreamGone
+from greenh2.errors import (
+    PeerGone,
+    RemoteProtocolError,
+    RequestBodyTooLarge,
+    RequestBodyTooSlow,
+    StreamGone,
+)
 from greenh2.wsgi.environ import Headers
 from greenh2.wsgi.trailers import can_send_trailers, check_trailers
 
@@ -210,6 +216,9 @@ def run_app(app: Callable[..., Iterable[bytes]], environ: dict[str, Any], sink: 
                         resp.write(chunk)
             if not _taken_over(sink, resp):
                 resp.finish()
+    except RequestBodyTooSlow as exc:  # 408 if nothing went out yet; the connection closes
+        log.debug("request body too slow: %s", exc)
+        _send_error(resp, exc.status, "Request Timeout")
     except (StreamGone, PeerGone) as exc:
         log.debug("stream ended under the app: %s", exc)
     except (RemoteProtocolError, RequestBodyTooLarge) as exc:  # e.g. bad chunked framing or

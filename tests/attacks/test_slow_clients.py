@@ -7,8 +7,10 @@ from __future__ import annotations
 import socket
 import time
 
+import pytest
 from conformance.rawh2 import GOAWAY, RST_STREAM, RawH2, data_frame, window_update
 from h2.errors import ErrorCodes
+from support.wait import wait_stderr
 
 GRACE = ["--min-rate-grace", "1"]
 INITIAL_WINDOW_SIZE = 4
@@ -154,3 +156,51 @@ def test_preface_only_connections_are_shed_at_the_cap(attack_server, good_client
     finally:
         for s in socks:
             s.close()
+
+
+def _slow_upload(port: int, path: str) -> tuple[bytes, float, bool]:
+    """POST `path` with Content-Length 100000, 10 bytes every 0.3 s (33 B/s): returns what the
+    server answered, how long it took and whether the server then closed the connection."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n".encode())
+        t0, got = time.monotonic(), b""
+        s.settimeout(0.3)
+        while b"\r\n\r\n" not in got and time.monotonic() - t0 < 10:
+            try:
+                s.sendall(b"x" * 10)
+                data = s.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            got += data
+        elapsed = time.monotonic() - t0
+        s.settimeout(5)
+        while True:  # the rest of the answer, then the server's close (b"")
+            try:
+                data = s.recv(65536)
+            except OSError:  # reset: the server closed with our unread bytes in its buffer
+                return got, elapsed, True
+            if not data:
+                return got, elapsed, True
+            got += data
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("path", ["/read", "/flask/read"])
+def test_http1_slow_request_body_gets_408_and_close(attack_server, good_client, path):
+    """RFC 9110 §15.5.9: below min_request_rate after the grace, a request whose response has
+    not started is answered 408 Request Timeout and the connection closes (Kestrel's answer to
+    MinRequestBodyDataRate); a Flask app answers it through werkzeug's RequestTimeout."""
+    srv = attack_server(GRACE, app="bodycap_app:app")
+    good = good_client(srv.port)
+    got, elapsed, closed = _slow_upload(srv.port, path)
+    head = got.split(b"\r\n\r\n", 1)[0].lower()
+    assert got.startswith(b"HTTP/1.1 408 "), got[:300]
+    assert b"connection: close" in head, got[:300]
+    assert closed and elapsed < 6, (elapsed, got[:300])
+    wait_stderr(srv, "below min_request_rate", timeout=10)
+    good.stop()
+    good.check()

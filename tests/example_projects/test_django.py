@@ -212,3 +212,26 @@ def test_streams_that_wait_past_the_pool_timeout_get_503_and_the_server_keeps_se
         r, after = get_json(base + "/api/db-wait?s=0", "--http2-prior-knowledge")
         assert after["waited"] == 0
         assert srv.alive()
+
+
+def test_gunicorn_preload_imports_django_patched_and_the_orm_works(django_db, tmp_path):
+    """--preload imports Django in the arbiter; the worker class patches it first (before this,
+    every request failed: 'DatabaseWrapper objects created in a thread can only be used in
+    that same thread'), and psycopg picks the cooperative wait, not wait_c."""
+    env = django_db.env(DB_MAX_CONNECTIONS=26, DB_RESERVED_CONNECTIONS=10, WEB_CONCURRENCY=2,
+                        PGAPPNAME="gunicorn-preload")
+    g = Gunicorn(str(tmp_path / "logs"), args=["--preload"], app=APP, workers=2, env=env,
+                 cwd=DJANGO_DIR, ready_path="/api/notes")
+    g.start()
+    try:
+        base = "http://127.0.0.1:%d" % g.port
+        args = ["--http2-prior-knowledge"]
+        _, pool = get_json(base + "/api/pool", *args)
+        assert pool["wait_function"] != "wait_c", pool
+        check_orm_write_then_read(base, django_db, args)
+        elapsed, peak = run_wait_batch(base + "/api/db-wait?s=0.05", django_db.cluster,
+                                       "gunicorn-preload", n=200, connections=4)
+        assert elapsed < 8 and 1 <= peak <= 2 * 8, (elapsed, peak)  # serially 10 s
+        assert "Traceback" not in g.log_text(), g.log_text()[-3000:]
+    finally:
+        g.kill()
