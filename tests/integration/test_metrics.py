@@ -135,7 +135,9 @@ def test_multiprocess_directory_removed_at_exit(start_server):
 def test_limit_trips_http1_slowloris_and_pool(start_server):
     """414 and 431 answers (a header, and a trailer section met while the app reads), a client that never finishes its head (handshake_timeout) and a
     full connection pool each count once under their limit's name."""
-    srv, url = _start(start_server, 1, ["--handshake-timeout", "0.5", "--worker-connections", "2",
+    # handshake_timeout 2 s: both idle connections must be in the pool together (the cap trip)
+    # before the first times out, even when the server accepts slowly on a loaded machine
+    srv, url = _start(start_server, 1, ["--handshake-timeout", "2", "--worker-connections", "2",
                                         "--limit-request-line", "100"])
     before = settled(url)
     assert tools.curl(["--http1.1", srv.url_for("/" + "a" * 200)]).status == 414
@@ -155,7 +157,7 @@ def test_limit_trips_http1_slowloris_and_pool(start_server):
     idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(2)]
     try:
         idle[0].sendall(b"GET / HTTP/1.1\r\n")  # never finished
-        # both time out after 0.5 s (handshake_timeout)
+        # both time out after 2 s (handshake_timeout)
         wait_for(lambda: delta(before, scrape(url), "greenh2_limit_trips_total",
                                limit="slowloris") >= 2, what="2 slowloris trips")
     finally:
