@@ -83,7 +83,7 @@ class ServerConnection(H2Connection):
     its stream (RFC 9113 §8.1.1), not the connection:
     * it tells the header checker (request.py) which block comes next: a new request (stream
       not known to h2 yet) or a trailer section; h2's own inbound validation is off
-      (engine._h2_configuration) and the checker decides what is malformed;
+      (settings.h2_configuration) and the checker decides what is malformed;
     * a trailer section h2 itself refuses (no END_STREAM) resets its stream with
       PROTOCOL_ERROR. The block has been HPACK-decoded by then, so the connection's
       compression state is intact. The RST_STREAM leaves through h2's output, where
@@ -223,3 +223,27 @@ class ContentLengthCheck:
         if not opened_now:  # the handler runs already: tell it the stream is gone
             out.append(server_reset_event(stream_id, ErrorCodes.PROTOCOL_ERROR))
         return out
+
+
+def drop_malformed(engine: Any, events: list[Any]) -> list[Any]:
+    """RFC 9113 §8.1.1: a malformed request or trailer section is a stream error
+    PROTOCOL_ERROR; its neighbours go on. The stream's DATA events stay, so the session
+    gives their connection window back; a running handler is told its stream is gone."""
+    bad = engine.checker.malformed
+    out = []
+    for event in events:
+        sid = getattr(event, "stream_id", 0)
+        if sid not in bad:
+            out.append(event)
+        elif type(event) is ev.DataReceived:
+            out.append(event)
+    for sid in bad:
+        opened_now = sid in engine.heads or any(
+            type(e) is ev.RequestReceived and e.stream_id == sid for e in events)
+        engine.heads.pop(sid, None)
+        if sid in engine.conn.streams:
+            engine.reset_stream(sid, ErrorCodes.PROTOCOL_ERROR)
+        if not opened_now:
+            out.append(server_reset_event(sid, ErrorCodes.PROTOCOL_ERROR))
+    bad.clear()
+    return out
