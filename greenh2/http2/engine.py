@@ -73,7 +73,8 @@ class PeerGoaway:
 
 
 class Engine:
-    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic,
+                 headers_per_receive: int = 0) -> None:
         self.config = config
         self.checker = HeaderBlockChecker()
         self.heads = self.checker.heads  # stream id -> RequestHead of this receive()'s requests
@@ -86,7 +87,8 @@ class Engine:
         # 32 octets per field on top of name and value), so one frame of slack past
         # SETTINGS_MAX_HEADER_LIST_SIZE is all an honest client ever needs.
         self.scanner = FrameScanner(config.max_frame_size, self.guard.on_frame,
-                                    max_header_block=config.max_header_list_size + config.max_frame_size)
+                                    max_header_block=config.max_header_list_size + config.max_frame_size,
+                                    headers_per_feed=headers_per_receive)
         self._out = bytearray()
         self.peer_goaway: PeerGoaway | None = None
         self.lengths = ContentLengthCheck()
@@ -122,7 +124,9 @@ class Engine:
     # --- input --------------------------------------------------------------------------------
 
     def receive(self, data: bytes) -> list[Any]:
-        """Feed received bytes; returns h2 events plus `PeerGoaway`. Raises ConnectionEnd."""
+        """Feed received bytes; returns h2 events plus `PeerGoaway`. Raises ConnectionEnd.
+        With `headers_per_receive`, bytes past that many HEADERS frames wait in `take_backlog()`
+        for the next call (inbound.FrameScanner)."""
         if self.closed:
             return []
         events: list[Any] = []
@@ -163,6 +167,11 @@ class Engine:
         if self.failure is not None:
             raise self.failure
         return events
+
+    def take_backlog(self) -> bytes:
+        """Received bytes the last receive() left for the next one (b"" if none)."""
+        rest, self.scanner.rest = self.scanner.rest, b""
+        return rest
 
     def _collect_received(self) -> list[Any]:
         """Queue h2's answer to received frames (see h2rules.ResetLedger); the resets h2 sent on

@@ -27,7 +27,7 @@ from greenh2.http2.drain import shed as shed_connection
 from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
 from greenh2.http2.extconnect import open_websocket, screen
 from greenh2.http2.sink import H2Sink
-from greenh2.http2.starter import STARTER
+from greenh2.http2.starter import HEADERS_PER_TURN, STARTER
 from greenh2.http2.stream import H2Stream
 from greenh2.pace import BUSY, IDLE, Activity, Pace
 from greenh2.websocket import Offer, WebSocketRequest
@@ -36,6 +36,7 @@ from greenh2.wsgi.response import Sink
 
 log = logging.getLogger("greenh2")
 READ_SIZE = 262144
+WS_END_GRACE = 1.0  # seconds a finished WebSocket stream waits for the client's END_STREAM
 OUTPUT_HIGH_WATER = 1 << 20  # stop producing (and reading) while this much output is queued
 
 # handler(head, conninfo, body, sink) runs one request; see dispatch.Dispatcher.
@@ -50,7 +51,7 @@ class H2Session:
         self.config = config
         self.handler = handler
         self.conninfo = conninfo
-        self.engine = Engine(config)
+        self.engine = Engine(config, headers_per_receive=HEADERS_PER_TURN)
         self.streams: dict[int, H2Stream] = {}
         self.websockets: dict[int, WebSocketRequest] = {}  # RFC 8441 streams, for going_away
         self.live = 0  # handler greenlets that have not returned (rapid reset, MadeYouReset)
@@ -165,6 +166,10 @@ class H2Session:
                     self.wake.set()
                     if engine.output_size > OUTPUT_HIGH_WATER:
                         self.wait_output_room()
+                    data = engine.take_backlog()
+                    if data:  # more new requests in this read: first responses go first
+                        STARTER.wait_room()
+                        continue
                 try:
                     data = transport.recv(READ_SIZE)
                 except TimeoutError:
@@ -296,13 +301,22 @@ class H2Session:
         finally:
             self._stream_finished(stream)
 
+    def _late_reset(self, stream_id: int) -> None:
+        if not self.broken and not self.engine.closed:  # a closed stream is left alone
+            self.engine.reset_stream(stream_id, ErrorCodes.NO_ERROR, count=False)
+            self.wake.set()
+
     def _stream_finished(self, stream: H2Stream) -> None:
         """The handler returned, or the stream was gone before its handler started."""
-        self.websockets.pop(stream.id, None)
+        websocket = self.websockets.pop(stream.id, None)
         stream.request_done = True
         if not stream.ended and not stream.error and not self.broken:
-            # RFC 9113 §8.1: response complete, request body not wanted any more.
-            stream.reset(ErrorCodes.NO_ERROR, count=False)
+            # RFC 9113 §8.1: response complete, request body not wanted any more. A WebSocket's
+            # orderly end is END_STREAM both ways (RFC 8441 §5): the client gets a moment first.
+            if websocket is None:
+                stream.reset(ErrorCodes.NO_ERROR, count=False)
+            else:
+                gevent.spawn_later(WS_END_GRACE, self._late_reset, stream.id)
         if stream.unacked:
             self.engine.acknowledge(stream.id, stream.unacked)  # connection credit for unread body
             stream.unacked = 0
