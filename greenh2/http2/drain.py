@@ -1,4 +1,5 @@
-"""The graceful stop of one HTTP/2 connection (RFC 9113 §6.8), and why its GOAWAY waits.
+"""How one HTTP/2 connection ends: the graceful stop (RFC 9113 §6.8) and why its GOAWAY waits;
+the shed at worker_connections (`shed`); the teardown before serve() returns (`teardown`).
 
 Clients differ in what a GOAWAY does to the streams they still have open:
 
@@ -30,6 +31,8 @@ from typing import TYPE_CHECKING
 
 import gevent
 from h2.errors import ErrorCodes
+
+from greenh2.errors import StreamGone
 
 if TYPE_CHECKING:
     from greenh2.http2.session import H2Session
@@ -112,3 +115,44 @@ class Drain:
             if timer is not None and timer is not current:
                 timer.kill(block=False)
         self.timer = self.cap = None
+
+
+def shed(session: H2Session, reason: str) -> None:
+    """Closed to admit a new connection at worker_connections (server/connection.py):
+    GOAWAY and end; a slow reader's GOAWAY would not get through, so it is not waited for."""
+    code = ErrorCodes.ENHANCE_YOUR_CALM if reason == "slow" else ErrorCodes.NO_ERROR
+    session.engine.goaway(code, last_stream_id=session.engine.highest_stream_id)
+    if reason == "slow":
+        session.broken = True
+        session.transport.abort()
+    session.draining = True
+    session.wake_writer()
+    session.done.set()
+
+
+def teardown(session: H2Session, reader: gevent.Greenlet, writer: gevent.Greenlet) -> None:
+    """Before serve() returns: stream greenlets joined or killed, a last GOAWAY, output flushed
+    (gevent closes the socket when the connection handler returns)."""
+    reader.kill(block=False)
+    greenlets = [s.greenlet for s in session.streams.values() if s.greenlet]
+    for stream in list(session.streams.values()):
+        stream.on_gone("connection closed")
+    if greenlets:
+        gevent.joinall(greenlets, timeout=1.0)
+        gevent.killall([g for g in greenlets if not g.dead], StreamGone, block=True, timeout=1.0)
+    if not session.broken and not session.engine.closed and not session.engine.sent_goaway:
+        session.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=session.engine.highest_stream_id)
+    _flush_final(session, writer)
+    writer.kill(block=True, timeout=1.0)
+    reader.kill(block=True, timeout=1.0)
+    # the connection handler closes the transport, lingering first (server/connection.py)
+
+
+def _flush_final(session: H2Session, writer: gevent.Greenlet) -> None:
+    if session.broken or writer.dead:
+        return
+    session.wake.set()
+    with gevent.Timeout(2.0, False):
+        while session.engine.output_size and not writer.dead:
+            session.drained.clear()
+            session.drained.wait(0.5)

@@ -25,10 +25,9 @@ from collections.abc import Callable
 from typing import Any
 
 import h2.events as ev
-from h2.config import H2Configuration
 from h2.errors import ErrorCodes
 from h2.exceptions import FlowControlError, ProtocolError, StreamClosedError
-from h2.settings import SettingCodes, Settings
+from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame
 
 from greenh2 import observe
@@ -50,12 +49,10 @@ from greenh2.http2.rules import (
     ResetLedger,
     ServerConnection,
     StrictDecoder,
+    drop_malformed,
     server_reset_event,
 )
-
-# h2 treats "too many streams" as a connection error; we keep its own limit out of the way and
-# refuse excess streams one by one with REFUSED_STREAM (RFC 9113 §5.1.2), counting live handlers.
-_H2_STREAM_CAP = 2**31 - 1
+from greenh2.http2.settings import H2_STREAM_CAP, h2_configuration, local_settings
 
 
 class ConnectionEnd(Exception):
@@ -75,21 +72,13 @@ class PeerGoaway:
         self.last_stream_id = last_stream_id
 
 
-def _h2_configuration() -> H2Configuration:
-    # Outbound headers are validated once, in the WSGI layer, when the app calls start_response;
-    # inbound ones once per block in request.py (a malformed request is a stream error there,
-    # RFC 9113 §8.1.1, where h2 would end the connection).
-    return H2Configuration(client_side=False, header_encoding=None,
-                           validate_outbound_headers=False, normalize_outbound_headers=False,
-                           validate_inbound_headers=False, normalize_inbound_headers=False)
-
-
 class Engine:
-    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic,
+                 headers_per_receive: int = 0) -> None:
         self.config = config
         self.checker = HeaderBlockChecker()
         self.heads = self.checker.heads  # stream id -> RequestHead of this receive()'s requests
-        self.conn = ServerConnection(_h2_configuration())
+        self.conn = ServerConnection(h2_configuration())
         self.conn.checker = self.checker
         self.conn.decoder = StrictDecoder(self.checker)
         self.conn.encoder = ResponseEncoder()  # one HPACK context for every block we send
@@ -98,7 +87,8 @@ class Engine:
         # 32 octets per field on top of name and value), so one frame of slack past
         # SETTINGS_MAX_HEADER_LIST_SIZE is all an honest client ever needs.
         self.scanner = FrameScanner(config.max_frame_size, self.guard.on_frame,
-                                    max_header_block=config.max_header_list_size + config.max_frame_size)
+                                    max_header_block=config.max_header_list_size + config.max_frame_size,
+                                    headers_per_feed=headers_per_receive)
         self._out = bytearray()
         self.peer_goaway: PeerGoaway | None = None
         self.lengths = ContentLengthCheck()
@@ -109,26 +99,13 @@ class Engine:
 
     # --- setup --------------------------------------------------------------------------------
 
-    def _local_settings(self, max_streams: int) -> Settings:
-        cfg = self.config
-        values = {
-            SettingCodes.MAX_CONCURRENT_STREAMS: max_streams,
-            SettingCodes.INITIAL_WINDOW_SIZE: cfg.initial_window_size,
-            SettingCodes.MAX_FRAME_SIZE: cfg.max_frame_size,
-            SettingCodes.MAX_HEADER_LIST_SIZE: cfg.max_header_list_size,
-            SettingCodes.HEADER_TABLE_SIZE: cfg.header_table_size,
-        }
-        if cfg.websocket:  # RFC 8441 §3: extended CONNECT (WebSocket over a stream) accepted
-            values[SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
-        return Settings(client=False, initial_values=values)
-
     def start(self, upgrade_settings: bytes | None = None, upgraded: bool = False) -> None:
         """Send the server preface: our SETTINGS first (RFC 9113 §3.4), then the connection window.
 
         `upgraded`: the connection came from HTTP/1.1 `Upgrade: h2c` (RFC 7540 §3.2); the request
         becomes stream 1, half-closed (remote), and `upgrade_settings` is its HTTP2-Settings."""
         cfg, conn = self.config, self.conn
-        conn.local_settings = self._local_settings(cfg.max_concurrent_streams)
+        conn.local_settings = local_settings(cfg, cfg.max_concurrent_streams)
         conn.max_inbound_frame_size = cfg.max_frame_size
         conn.incoming_buffer.max_frame_size = cfg.max_frame_size
         conn.decoder.max_header_list_size = cfg.max_header_list_size
@@ -138,7 +115,7 @@ class Engine:
         else:
             conn.initiate_connection()
         # What the client was told stays; h2's own enforcement moves out of the way (see above).
-        conn.local_settings = self._local_settings(_H2_STREAM_CAP)
+        conn.local_settings = local_settings(cfg, H2_STREAM_CAP)
         extra = cfg.connection_window_size - 65535
         if extra > 0:
             conn.increment_flow_control_window(extra)
@@ -147,7 +124,9 @@ class Engine:
     # --- input --------------------------------------------------------------------------------
 
     def receive(self, data: bytes) -> list[Any]:
-        """Feed received bytes; returns h2 events plus `PeerGoaway`. Raises ConnectionEnd."""
+        """Feed received bytes; returns h2 events plus `PeerGoaway`. Raises ConnectionEnd.
+        With `headers_per_receive`, bytes past that many HEADERS frames wait in `take_backlog()`
+        for the next call (inbound.FrameScanner)."""
         if self.closed:
             return []
         events: list[Any] = []
@@ -160,7 +139,7 @@ class Engine:
                     events.extend(self.conn.receive_data(piece))
                     events.extend(self._collect_received())
             if self.checker.malformed:
-                events = self._drop_malformed(events)
+                events = drop_malformed(self, events)
             events = self.lengths.check(events, self.reset_stream)
         except FrameSizeError as exc:
             if isinstance(exc, FrameTooLarge):
@@ -189,28 +168,10 @@ class Engine:
             raise self.failure
         return events
 
-    def _drop_malformed(self, events: list[Any]) -> list[Any]:
-        """RFC 9113 §8.1.1: a malformed request or trailer section is a stream error
-        PROTOCOL_ERROR; its neighbours go on. The stream's DATA events stay, so the session
-        gives their connection window back; a running handler is told its stream is gone."""
-        bad = self.checker.malformed
-        out = []
-        for event in events:
-            sid = getattr(event, "stream_id", 0)
-            if sid not in bad:
-                out.append(event)
-            elif type(event) is ev.DataReceived:
-                out.append(event)
-        for sid in bad:
-            opened_now = sid in self.heads or any(
-                type(e) is ev.RequestReceived and e.stream_id == sid for e in events)
-            self.heads.pop(sid, None)
-            if sid in self.conn.streams:
-                self.reset_stream(sid, ErrorCodes.PROTOCOL_ERROR)
-            if not opened_now:
-                out.append(server_reset_event(sid, ErrorCodes.PROTOCOL_ERROR))
-        bad.clear()
-        return out
+    def take_backlog(self) -> bytes:
+        """Received bytes the last receive() left for the next one (b"" if none)."""
+        rest, self.scanner.rest = self.scanner.rest, b""
+        return rest
 
     def _collect_received(self) -> list[Any]:
         """Queue h2's answer to received frames (see h2rules.ResetLedger); the resets h2 sent on

@@ -17,7 +17,10 @@ header (RFC 9113 §4.1) as the bytes arrive, so that:
 * every frame header is shown to a rate limiter (`on_frame`) before h2 acts on it (flood
   attacks, CVE-2019-9512/9514/9515/9518);
 * a client's GOAWAY is taken out of the byte stream and reported, so responses in flight can
-  still be sent after a graceful GOAWAY (RFC 9113 §6.8) instead of h2 refusing every later send.
+  still be sent after a graceful GOAWAY (RFC 9113 §6.8) instead of h2 refusing every later send;
+* one feed stops at the frame boundary after `headers_per_feed` HEADERS frames (0: no limit) and
+  keeps the rest in `rest`: a read holding a burst of new requests is worked through in slices,
+  so the first responses leave while later requests are still being opened (session.py).
 """
 from __future__ import annotations
 
@@ -67,7 +70,7 @@ FrameHook = Callable[[int, int, int, int], None]  # (type, flags, length, stream
 
 class FrameScanner:
     def __init__(self, max_frame_size: int, on_frame: FrameHook, expect_preface: bool = True,
-                 max_header_block: int | None = None) -> None:
+                 max_header_block: int | None = None, headers_per_feed: int = 0) -> None:
         self.max_frame_size = max_frame_size
         self.max_header_block = max_header_block
         self._block_size = 0  # encoded bytes of the field block in progress
@@ -81,13 +84,22 @@ class FrameScanner:
         self._in_header_block = False
         self._frames = 0
         self._need_settings = expect_preface
+        self.headers_per_feed = headers_per_feed
+        self._headers_fed = 0
+        self.rest = b""  # bytes after the frame boundary where the last feed stopped
 
     def feed(self, data: bytes) -> list[Piece]:
         """Split `data` into pieces: bytes for h2, in order, and captured GOAWAY frames."""
         view = memoryview(data)
         pieces: list[Piece] = []
         pos, end, fwd = 0, len(view), 0  # view[fwd:pos] is pending for h2
+        self._headers_fed = 0
+        limit = self.headers_per_feed
         while pos < end:
+            if limit and self._headers_fed >= limit and not self._payload_left and \
+                    not self._header and not self._in_header_block and not self._preface_left:
+                self.rest = bytes(view[pos:])  # at a frame boundary: the next feed starts here
+                break
             if self._preface_left:
                 step = min(self._preface_left, end - pos)
                 offset = len(PREFACE) - self._preface_left
@@ -155,6 +167,8 @@ class FrameScanner:
                    and stream_id == 0 and length >= 8)
         self._frames += 1
         if ftype in (HEADERS, PUSH_PROMISE, CONTINUATION):
+            if ftype == HEADERS:
+                self._headers_fed += 1
             if ftype == CONTINUATION:
                 self._block_size += length
                 self._block_frames += 1

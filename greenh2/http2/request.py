@@ -3,7 +3,7 @@
 Why this module exists: h2 validates every received field with a chain of generators and ends
 the whole connection when one request is malformed. RFC 9113 §8.1.1 makes a malformed request a
 *stream* error: behind a proxy that multiplexes many clients onto one connection, one bad request
-must not cost the others theirs. So h2's inbound validation is off (`engine._h2_configuration`)
+must not cost the others theirs. So h2's inbound validation is off (`settings.h2_configuration`)
 and the rules live here, run once per decoded field block (`HeaderBlockChecker`, the engine's
 HPACK decoder hook); a malformed block becomes RST_STREAM(PROTOCOL_ERROR) on its stream only.
 

@@ -33,7 +33,6 @@ from hyperframe.frame import WindowUpdateFrame
 from greenh2.http2.request import HeaderBlockChecker
 
 _RST_STREAM = 0x3
-_ONE_BYTE_INDEXED = bytes(range(0x81, 0xFF))  # indexed field, index 1..126 (RFC 7541 §6.1)
 _RESETS_REMEMBERED = 1024  # streams whose late frames are ignored; older ones are h2's business
 
 
@@ -49,29 +48,36 @@ class StrictDecoder(Decoder):
     def __init__(self, checker: HeaderBlockChecker | None = None) -> None:
         super().__init__()
         self.checker = checker
-        # Blocks made only of one-byte indexed fields (RFC 7541 §6.1) leave the dynamic table
-        # as it is, so while no other block arrives they always decode to the same list: a
-        # client repeating its request (h2load, a proxy's health check) costs a dict lookup.
-        self._indexed: dict[bytes, Any] = {}
+        # A block that leaves the dynamic table as it is (indexed fields, literals without
+        # indexing or never indexed: RFC 7541 §6.1, §6.2.2, §6.2.3) decodes to the same list
+        # while no other block arrives: a client repeating its request (h2load, curl and
+        # browsers send :path as a literal without indexing) costs a dict lookup instead of
+        # a Huffman decode. Any block that changes the table empties the cache.
+        self._cached: dict[bytes, Any] = {}
 
     def decode(self, data: bytes, raw: bool = False) -> Any:
-        headers = self._indexed.get(data)
+        headers = self._cached.get(data)
         if headers is None:
             headers = self._decode(data, raw)
         return headers if self.checker is None else self.checker.checked(headers)
 
     def _decode(self, data: bytes, raw: bool) -> Any:
-        indexed = not bytes(data).translate(None, _ONE_BYTE_INDEXED)
-        if not indexed or len(self._indexed) >= 64:
-            self._indexed.clear()  # the table may change: cached decodings are stale
+        table = self.header_table
+        entries = table.dynamic_entries
+        before = (len(entries), entries[0] if entries else None, table.maxsize)
         try:
             headers = super().decode(data, raw=raw)
         except OversizedHeaderListError:
             raise  # HPACK bomb (CVE-2019-9516): h2 ends the connection with ENHANCE_YOUR_CALM
         except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as exc:
             raise CompressionFailure(f"field block decoding failed: {exc}") from None
-        if indexed and raw:
-            self._indexed[bytes(data)] = headers
+        # an insertion is a new tuple at the front; an eviction or size update changes the rest
+        same = before[0] == len(entries) and before[2] == table.maxsize and \
+            (entries[0] if entries else None) is before[1]
+        if not same or len(self._cached) >= 64:
+            self._cached.clear()  # the table changed: cached decodings are stale
+        if same and raw:
+            self._cached[bytes(data)] = headers
         return headers
 
 
@@ -83,7 +89,7 @@ class ServerConnection(H2Connection):
     its stream (RFC 9113 §8.1.1), not the connection:
     * it tells the header checker (request.py) which block comes next: a new request (stream
       not known to h2 yet) or a trailer section; h2's own inbound validation is off
-      (engine._h2_configuration) and the checker decides what is malformed;
+      (settings.h2_configuration) and the checker decides what is malformed;
     * a trailer section h2 itself refuses (no END_STREAM) resets its stream with
       PROTOCOL_ERROR. The block has been HPACK-decoded by then, so the connection's
       compression state is intact. The RST_STREAM leaves through h2's output, where
@@ -223,3 +229,27 @@ class ContentLengthCheck:
         if not opened_now:  # the handler runs already: tell it the stream is gone
             out.append(server_reset_event(stream_id, ErrorCodes.PROTOCOL_ERROR))
         return out
+
+
+def drop_malformed(engine: Any, events: list[Any]) -> list[Any]:
+    """RFC 9113 §8.1.1: a malformed request or trailer section is a stream error
+    PROTOCOL_ERROR; its neighbours go on. The stream's DATA events stay, so the session
+    gives their connection window back; a running handler is told its stream is gone."""
+    bad = engine.checker.malformed
+    out = []
+    for event in events:
+        sid = getattr(event, "stream_id", 0)
+        if sid not in bad:
+            out.append(event)
+        elif type(event) is ev.DataReceived:
+            out.append(event)
+    for sid in bad:
+        opened_now = sid in engine.heads or any(
+            type(e) is ev.RequestReceived and e.stream_id == sid for e in events)
+        engine.heads.pop(sid, None)
+        if sid in engine.conn.streams:
+            engine.reset_stream(sid, ErrorCodes.PROTOCOL_ERROR)
+        if not opened_now:
+            out.append(server_reset_event(sid, ErrorCodes.PROTOCOL_ERROR))
+    bad.clear()
+    return out

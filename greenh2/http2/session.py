@@ -22,50 +22,25 @@ from greenh2 import observe
 from greenh2.config import Config
 from greenh2.errors import StreamCancelled, StreamGone
 from greenh2.http2.cancel import cancel
-from greenh2.http2.drain import Drain
+from greenh2.http2.drain import Drain, teardown
+from greenh2.http2.drain import shed as shed_connection
 from greenh2.http2.engine import ConnectionEnd, Engine, PeerGoaway
 from greenh2.http2.extconnect import open_websocket, screen
-from greenh2.http2.starter import STARTER
+from greenh2.http2.sink import H2Sink
+from greenh2.http2.starter import HEADERS_PER_TURN, STARTER
 from greenh2.http2.stream import H2Stream
 from greenh2.pace import BUSY, IDLE, Activity, Pace
 from greenh2.websocket import Offer, WebSocketRequest
-from greenh2.wsgi.environ import ConnInfo, Headers, RequestHead
+from greenh2.wsgi.environ import ConnInfo, RequestHead
 from greenh2.wsgi.response import Sink
 
 log = logging.getLogger("greenh2")
 READ_SIZE = 262144
+WS_END_GRACE = 1.0  # seconds a finished WebSocket stream waits for the client's END_STREAM
 OUTPUT_HIGH_WATER = 1 << 20  # stop producing (and reading) while this much output is queued
 
 # handler(head, conninfo, body, sink) runs one request; see dispatch.Dispatcher.
 Handler = Callable[[RequestHead, ConnInfo, Callable[[int], bytes], Sink], None]
-
-
-class H2Sink:
-    """wsgi.Sink over an H2Stream."""
-    __slots__ = ("stream",)
-
-    def __init__(self, stream: H2Stream) -> None:
-        self.stream = stream
-
-    def informational(self, status: int, headers: Headers) -> None:
-        self.stream.send_headers(status, headers, end=False)
-
-    def start(self, status: int, reason: str, headers: Headers, end: bool) -> None:
-        self.stream.send_headers(status, headers, end)
-
-    def write(self, data: bytes, end: bool = False) -> None:
-        self.stream.send_data(data, end)
-
-    def finish(self) -> None:
-        self.stream.end()
-
-    def trailers(self, headers: Headers) -> None:
-        self.stream.send_trailers(headers)
-
-    def abort(self) -> None:
-        stream = self.stream
-        if stream.error is None:  # not reset already (by the client, or past max_body_size)
-            stream.reset(ErrorCodes.CANCEL if stream.too_large else ErrorCodes.INTERNAL_ERROR)
 
 
 class H2Session:
@@ -76,7 +51,7 @@ class H2Session:
         self.config = config
         self.handler = handler
         self.conninfo = conninfo
-        self.engine = Engine(config)
+        self.engine = Engine(config, headers_per_receive=HEADERS_PER_TURN)
         self.streams: dict[int, H2Stream] = {}
         self.websockets: dict[int, WebSocketRequest] = {}  # RFC 8441 streams, for going_away
         self.live = 0  # handler greenlets that have not returned (rapid reset, MadeYouReset)
@@ -114,7 +89,7 @@ class H2Session:
             self.done.wait()
         finally:
             self.drain.cancel()
-            self._teardown(reader, writer)
+            teardown(self, reader, writer)
 
     def shutdown(self) -> None:
         """Graceful stop (SIGTERM): streams in flight finish, and the two-step GOAWAY of
@@ -129,44 +104,12 @@ class H2Session:
         self.drain.begin()
 
     def shed(self, reason: str) -> None:
-        """Closed to admit a new connection at worker_connections (server/connection.py):
-        GOAWAY and end; a slow reader's GOAWAY would not get through, so it is not waited for."""
-        code = ErrorCodes.ENHANCE_YOUR_CALM if reason == "slow" else ErrorCodes.NO_ERROR
-        self.engine.goaway(code, last_stream_id=self.engine.highest_stream_id)
-        if reason == "slow":
-            self.broken = True
-            self.transport.abort()
-        self.draining = True
-        self.wake_writer()
-        self.done.set()
+        """Closed to admit a new connection at worker_connections (drain.shed)."""
+        shed_connection(self, reason)
 
     def maybe_done(self) -> None:
         if self.draining and not self.live:
             self.done.set()
-
-    def _teardown(self, reader: gevent.Greenlet, writer: gevent.Greenlet) -> None:
-        reader.kill(block=False)
-        greenlets = [s.greenlet for s in self.streams.values() if s.greenlet]
-        for stream in list(self.streams.values()):
-            stream.on_gone("connection closed")
-        if greenlets:
-            gevent.joinall(greenlets, timeout=1.0)
-            gevent.killall([g for g in greenlets if not g.dead], StreamGone, block=True, timeout=1.0)
-        if not self.broken and not self.engine.closed and not self.engine.sent_goaway:
-            self.engine.goaway(ErrorCodes.NO_ERROR, last_stream_id=self.engine.highest_stream_id)
-        self._flush_final(writer)
-        writer.kill(block=True, timeout=1.0)
-        reader.kill(block=True, timeout=1.0)
-        # the connection handler closes the transport, lingering first (server/connection.py)
-
-    def _flush_final(self, writer: gevent.Greenlet) -> None:
-        if self.broken or writer.dead:
-            return
-        self.wake.set()
-        with gevent.Timeout(2.0, False):
-            while self.engine.output_size and not writer.dead:
-                self.drained.clear()
-                self.drained.wait(0.5)
 
     # --- writer -------------------------------------------------------------------------------
 
@@ -223,6 +166,10 @@ class H2Session:
                     self.wake.set()
                     if engine.output_size > OUTPUT_HIGH_WATER:
                         self.wait_output_room()
+                    data = engine.take_backlog()
+                    if data:  # more new requests in this read: first responses go first
+                        STARTER.wait_room()
+                        continue
                 try:
                     data = transport.recv(READ_SIZE)
                 except TimeoutError:
@@ -354,13 +301,22 @@ class H2Session:
         finally:
             self._stream_finished(stream)
 
+    def _late_reset(self, stream_id: int) -> None:
+        if not self.broken and not self.engine.closed:  # a closed stream is left alone
+            self.engine.reset_stream(stream_id, ErrorCodes.NO_ERROR, count=False)
+            self.wake.set()
+
     def _stream_finished(self, stream: H2Stream) -> None:
         """The handler returned, or the stream was gone before its handler started."""
-        self.websockets.pop(stream.id, None)
+        websocket = self.websockets.pop(stream.id, None)
         stream.request_done = True
         if not stream.ended and not stream.error and not self.broken:
-            # RFC 9113 §8.1: response complete, request body not wanted any more.
-            stream.reset(ErrorCodes.NO_ERROR, count=False)
+            # RFC 9113 §8.1: response complete, request body not wanted any more. A WebSocket's
+            # orderly end is END_STREAM both ways (RFC 8441 §5): the client gets a moment first.
+            if websocket is None:
+                stream.reset(ErrorCodes.NO_ERROR, count=False)
+            else:
+                gevent.spawn_later(WS_END_GRACE, self._late_reset, stream.id)
         if stream.unacked:
             self.engine.acknowledge(stream.id, stream.unacked)  # connection credit for unread body
             stream.unacked = 0

@@ -77,6 +77,7 @@ class ConnectionHandler:
     def handle(self, sock: socket.socket, address: Any) -> None:
         now = time.monotonic()
         deadline = now + self.config.handshake_timeout
+        nodelay(sock)
         transport: Any = PlainTransport(sock)
         greenlet = gevent.getcurrent()
         activity = Activity(greenlet, now)
@@ -208,3 +209,14 @@ def linger(sock: socket.socket) -> None:
             left -= len(data)
     except Exception:  # peer gone, timeout, or the session's reader still on the socket
         return
+
+
+def nodelay(sock: socket.socket) -> None:
+    """TCP_NODELAY: every write is already one coalesced burst (one sendall per writer turn), so
+    Nagle's algorithm only holds a response back until the client's delayed ACK (40-200 ms on
+    Linux), e.g. HEADERS + first DATA behind the SETTINGS, or each event of a stream."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
