@@ -6,6 +6,7 @@
   `ServerConnection` + `StrictDecoder` hand each decoded block to request.HeaderBlockChecker.
 * content-length must equal the DATA received (RFC 9113 §8.1.1); h2 checks DATA frames but not a
   stream that HEADERS ends (a bodiless request, or trailers). `ContentLengthCheck` does that.
+  h2 makes excess DATA a connection error; `ServerConnection` resets only that stream.
 * Frames on a stream we reset must be ignored (RFC 9113 §5.1, closed), but h2 answers each with
   another RST_STREAM; every other RST_STREAM h2 sends on its own counts toward the reset budget
   (MadeYouReset, CVE-2025-8671). `ResetLedger` sorts h2's output accordingly.
@@ -24,7 +25,7 @@ from typing import Any
 import h2.events as ev
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
-from h2.exceptions import ProtocolError, StreamClosedError
+from h2.exceptions import InvalidBodyLengthError, ProtocolError, StreamClosedError
 from h2.stream import StreamState
 from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
@@ -123,6 +124,20 @@ class ServerConnection(H2Connection):
             frame.window_increment = increment
             self._prepare_for_sending([frame])
 
+    def _receive_data_frame(self, frame: Any) -> Any:
+        """DATA past the declared content-length is malformed (RFC 9113 §8.1.1): a stream error
+        PROTOCOL_ERROR, where h2 ends the whole connection. The bytes were counted against the
+        connection window before h2 found out: give that back, since no stream will."""
+        try:
+            return super()._receive_data_frame(frame)
+        except InvalidBodyLengthError:
+            self.release_connection_window(frame.flow_controlled_length)
+            try:
+                self.reset_stream(frame.stream_id, ErrorCodes.PROTOCOL_ERROR)
+            except StreamClosedError:
+                pass
+            return [], []
+
     def _receive_headers_frame(self, frame: Any) -> Any:
         stream = self.streams.get(frame.stream_id)
         self.checker.begin(frame.stream_id, stream is None,
@@ -191,6 +206,12 @@ class ContentLengthCheck:
 
     def forget(self, stream_id: int) -> None:
         self.lengths.pop(stream_id, None)
+
+    def unsent(self, stream_id: int) -> tuple[int, int] | None:
+        """(content-length, bytes of it not received yet) of a stream whose body is still
+        coming; None when it declared no length or has ended."""
+        counts = self.lengths.get(stream_id)
+        return None if counts is None else (counts[0], counts[0] - counts[1])
 
     def check(self, events: list[Any], reset: Callable[[int, ErrorCodes], None]) -> list[Any]:
         """Drop the events of streams whose body length contradicts content-length, resetting

@@ -36,7 +36,8 @@ from greenh2.wsgi.response import Sink
 
 log = logging.getLogger("greenh2")
 READ_SIZE = 262144
-WS_END_GRACE = 1.0  # seconds a finished WebSocket stream waits for the client's END_STREAM
+END_GRACE = 1.0  # seconds a finished stream waits for the client's END_STREAM before RST_STREAM
+SMALL_BODY = 65536  # unsent declared body bytes a finished stream still waits for (END_GRACE)
 OUTPUT_HIGH_WATER = 1 << 20  # stop producing (and reading) while this much output is queued
 
 # handler(head, conninfo, body, sink) runs one request; see dispatch.Dispatcher.
@@ -301,6 +302,19 @@ class H2Session:
         finally:
             self._stream_finished(stream)
 
+    def _small_body_coming(self, stream: H2Stream) -> bool:
+        """The response is complete before a small declared body has all arrived (an early 403,
+        a POST the app does not read): let the client finish sending it (its DATA only gives the
+        connection window back) rather than reset at once, which curl 7.88 takes as the loss of
+        the response when the reset comes before its body went out. Bodies over SMALL_BODY or
+        over max_body_size are reset at once (RFC 9113 §8.1)."""
+        unsent = self.engine.lengths.unsent(stream.id)
+        if unsent is None or stream.too_large:
+            return False
+        declared, left = unsent
+        cap = self.config.max_body_size
+        return left <= SMALL_BODY and not (cap and declared > cap)
+
     def _late_reset(self, stream_id: int) -> None:
         if not self.broken and not self.engine.closed:  # a closed stream is left alone
             self.engine.reset_stream(stream_id, ErrorCodes.NO_ERROR, count=False)
@@ -313,10 +327,10 @@ class H2Session:
         if not stream.ended and not stream.error and not self.broken:
             # RFC 9113 §8.1: response complete, request body not wanted any more. A WebSocket's
             # orderly end is END_STREAM both ways (RFC 8441 §5): the client gets a moment first.
-            if websocket is None:
+            if websocket is None and not self._small_body_coming(stream):
                 stream.reset(ErrorCodes.NO_ERROR, count=False)
             else:
-                gevent.spawn_later(WS_END_GRACE, self._late_reset, stream.id)
+                gevent.spawn_later(END_GRACE, self._late_reset, stream.id)
         if stream.unacked:
             self.engine.acknowledge(stream.id, stream.unacked)  # connection credit for unread body
             stream.unacked = 0

@@ -239,3 +239,40 @@ class TestS5_1ClosedAfterServerReset:
                 sent += 16384
             c.get(3)
             assert c.response(3).status == 200
+
+
+class TestS8_1EarlyResponseToASmallBody:
+    """§8.1: a server may answer before the request body has arrived, then RST_STREAM(NO_ERROR)
+    to stop it. For a small declared body greenh2 lets the client finish instead (curl 7.88
+    drops a response whose reset comes before its body went out); a large or undeclared body is
+    still reset at once."""
+
+    def test_small_declared_body_may_finish_after_the_response(self, conn):
+        conn.send(conn.headers_frame(1, conn.request_headers("/hello", "POST",
+                                                             [("content-length", "1000")]),
+                                     end_stream=False))
+        assert conn.response(1).status == 200  # /hello answers without reading the body
+        reset = conn.read_until(lambda f: f.type == 3 and f.stream_id == 1, timeout=0.3)
+        assert reset is None, "reset at once: the client could not finish its small body"
+        conn.send(data_frame(1, b"x" * 1000, end_stream=True))  # the orderly end of the stream
+        conn.expect_alive()
+        later = [f for f in conn.received if f.type == 3 and f.stream_id == 1]
+        assert not later, later
+        conn.send(conn.headers_frame(3, conn.request_headers()))  # and the connection serves on
+        assert conn.response(3).status == 200
+
+    def test_small_body_never_sent_is_reset_after_the_grace(self, conn):
+        conn.send(conn.headers_frame(1, conn.request_headers("/hello", "POST",
+                                                             [("content-length", "1000")]),
+                                     end_stream=False))
+        assert conn.response(1).status == 200
+        reset = conn.read_until(lambda f: f.type == 3 and f.stream_id == 1, timeout=5)
+        assert reset is not None and reset.error_code == ErrorCodes.NO_ERROR, conn.received
+
+    def test_large_declared_body_is_reset_at_once(self, conn):
+        conn.send(conn.headers_frame(1, conn.request_headers("/hello", "POST",
+                                                             [("content-length", "10000000")]),
+                                     end_stream=False))
+        assert conn.response(1).status == 200
+        reset = conn.read_until(lambda f: f.type == 3 and f.stream_id == 1, timeout=0.5)
+        assert reset is not None and reset.error_code == ErrorCodes.NO_ERROR, conn.received

@@ -69,6 +69,18 @@ class TestS8_1_1ContentLength:
         conn.expect_stream_error(1, PE)
         assert not _got_final_status(conn, 1)
 
+    def test_more_data_than_content_length_costs_only_its_stream(self, conn):
+        """§8.1.1 makes it a stream error: h2 would end the connection; greenh2 resets the one
+        stream, credits the connection window and serves the next request."""
+        conn.send(conn.headers_frame(1, _base(conn, "POST", "/sha256") + [("content-length", "4")],
+                                     end_stream=False),
+                  data_frame(1, b"0123456789", end_stream=True))
+        f = conn.read_until(lambda fr: fr.type in (RST_STREAM, GOAWAY))
+        assert f is not None and f.type == RST_STREAM and f.error_code == PE, conn.received
+        conn.expect_alive()
+        conn.send(conn.headers_frame(3, _base(conn, "GET", "/hello")))
+        assert conn.response(3).status == 200
+
     def test_content_length_without_data(self, conn):
         conn.send(conn.headers_frame(1, _base(conn, "POST", "/hello") + [("content-length", "3")]))
         conn.expect_stream_error(1, PE)
