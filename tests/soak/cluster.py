@@ -120,6 +120,8 @@ class Cluster:
                 for p in srv.processes():
                     try:
                         with p.oneshot():
+                            if p.status() == psutil.STATUS_ZOMBIE:  # exited, not reaped yet
+                                continue
                             row = {"t": t, "backend": i, "pid": p.pid,
                                    "role": "master" if p.pid == srv.pid else "worker",
                                    "rss": p.memory_info().rss, "fds": p.num_fds()}
