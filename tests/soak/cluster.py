@@ -1,7 +1,7 @@
 """The soak's cluster: three greenh2 backends (``--workers 2``, each its own runtime dir)
 behind HAProxy in HTTP mode, with the deploy/haproxy recipe's retry policy (retry on connection
 failure and empty response only, redispatch, 3 retries) and health checks on --health-path,
-plus a sampler of RSS and open FDs of every greenh2 process (psutil, once a second)."""
+a restart of one backend on its port, plus a sampler of RSS and open FDs of every greenh2 process (psutil, once a second)."""
 import csv
 import io
 import os
@@ -56,6 +56,8 @@ class Cluster:
         self.backends = []
         self.haproxy = None
         self.port = 0
+        self.bad_exits = []  # (t, backend, code) of restarts that did not exit 0
+        self.start_fds = []  # each master's open FDs once its workers serve
         self.samples = []  # dicts: t, backend, pid, role, rss, fds
         self._sampling = threading.Event()
         self._sampler = None
@@ -64,10 +66,10 @@ class Cluster:
     # -- lifecycle -----------------------------------------------------------
     def start(self):
         for _ in range(BACKENDS):
-            srv = ServerProcess(["-b", "127.0.0.1:%d" % free_port()] + GREENH2_ARGS + [APP])
-            self.backends.append(srv.start())
+            self.backends.append(self._backend(free_port()))
         for srv in self.backends:
             srv.wait_serving(2)
+        self.start_fds = [self.master_fds(s) for s in self.backends]
         self.port = free_port()
         servers = "\n".join("    server app%d 127.0.0.1:%d" % (i + 1, s.port)
                             for i, s in enumerate(self.backends))
@@ -83,6 +85,23 @@ class Cluster:
         self._sampling.set()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
+
+    @staticmethod
+    def _backend(port):
+        return ServerProcess(["-b", "127.0.0.1:%d" % port] + GREENH2_ARGS + [APP]).start()
+
+    def restart(self, i):
+        """Stop backend i with SIGTERM (graceful; its exit code is returned) and start a new
+        one on the same port; returns once its workers serve. HAProxy retries (redispatch)
+        what meets the closed port meanwhile."""
+        old = self.backends[i]
+        code = old.terminate(signal.SIGTERM, timeout=30)
+        old.close()
+        new = self._backend(old.port)
+        new.wait_serving(2)
+        self.backends[i] = new
+        self.start_fds[i] = self.master_fds(new)
+        return code
 
     def close(self):
         self._sampling.clear()
