@@ -9,15 +9,21 @@ def chart(report, path):
 
     series = {}
     for s in report["samples"]:
+        if s["rss"] == 0:  # an exited process not reaped yet
+            continue
         key = (s["backend"], s["role"], s["pid"])
         series.setdefault(key, []).append(s)
     fig, (ax_rss, ax_fds) = plt.subplots(2, 1, sharex=True, figsize=(11, 7))
     colors = ["tab:blue", "tab:orange", "tab:green"]
-    for (backend, role, pid), rows in sorted(series.items()):
+    labelled = set()
+    for (backend, role, pid), rows in sorted(series.items(), key=lambda kv: kv[1][0]["t"]):
         t = [r["t"] for r in rows]
         style = dict(color=colors[backend % 3], lw=2.2 if role == "master" else 0.8,
                      alpha=1.0 if role == "master" else 0.6)
-        label = "backend %d master" % backend if role == "master" else None
+        label = None
+        if role == "master" and backend not in labelled:  # a restart brings a new master pid
+            labelled.add(backend)
+            label = "backend %d master (bold; thin: its workers)" % backend
         ax_rss.plot(t, [r["rss"] / 2**20 for r in rows], label=label, **style)
         ax_fds.plot(t, [r["fds"] for r in rows], **style)
     for a in report["actions"]:

@@ -1,7 +1,8 @@
 """The soak's cluster: three greenh2 backends (``--workers 2``, each its own runtime dir)
 behind HAProxy in HTTP mode, with the deploy/haproxy recipe's retry policy (retry on connection
-failure and empty response only, redispatch, 3 retries) and health checks on --health-path,
-a restart of one backend on its port, plus a sampler of RSS and open FDs of every greenh2 process (psutil, once a second)."""
+failure and empty response only, redispatch, 3 retries) and health checks on --health-path; the
+restart of one backend on its port; a sampler of RSS and open FDs of every greenh2 process
+(psutil, once a second)."""
 import csv
 import io
 import os
