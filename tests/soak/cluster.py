@@ -3,9 +3,11 @@ behind HAProxy in HTTP mode, with the deploy/haproxy recipe's retry policy (retr
 failure and empty response only, redispatch, 3 retries) and health checks on --health-path; the
 restart of one backend on its port; a sampler of RSS and open FDs of every greenh2 process
 (psutil, once a second)."""
+import collections
 import csv
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,6 +46,7 @@ frontend soak
 backend greenh2
     balance roundrobin
     option httpchk
+    option log-health-checks
     http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host greenh2
     http-check expect status 200
     default-server proto h2 check inter 300ms fall 2 rise 2
@@ -116,6 +119,17 @@ class Cluster:
 
     def haproxy_log(self):
         return (self.tmp / "haproxy.log").read_text(errors="replace")
+
+    def check_failures(self):
+        """Failed health checks HAProxy logged (option log-health-checks), by reason: a
+        restart's "Connection refused" is expected; a "reset by peer" is what issue 16 saw
+        around a reload before it lost requests."""
+        reasons = collections.Counter()
+        for line in self.haproxy_log().splitlines():
+            if "Health check for server" in line and "failed" in line and not line.startswith("<"):
+                m = re.search(r'info: "([^"]*)"', line)
+                reasons[m.group(1) if m else line.split("reason: ", 1)[-1][:80]] += 1
+        return dict(reasons)
 
     # -- HAProxy runtime API -------------------------------------------------
     def runtime(self, command):

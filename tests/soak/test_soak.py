@@ -95,7 +95,8 @@ def test_chaos_soak_loses_nothing(cluster, tmp_path):
     codes = [s.terminate(signal.SIGTERM, timeout=30) if s.alive() else None for s in cluster.backends]
 
     report = dict(tally.report(), seconds=SECONDS, actions=actions, start_master_fds=start_fds,
-                  end_master_fds=end_fds, exit_codes=codes, bad_exits=cluster.bad_exits, samples=cluster.samples)
+                  end_master_fds=end_fds, exit_codes=codes, bad_exits=cluster.bad_exits,
+                  health_check_failures=cluster.check_failures(), samples=cluster.samples)
     _write_report(report, tmp_path)
     summary = {k: v for k, v in report.items() if k not in ("samples", "actions")}
     print(json.dumps(summary, indent=1))
