@@ -9,7 +9,8 @@ carries them to the backends as RFC 8441 streams over h2), every backend exits 0
 and is alive at the end, no master leaks FDs.
 
 soak.json (requests, lost, closes by code, RSS/FD samples) goes to the test's tmp dir and,
-with GREENH2_SOAK_REPORT=<dir>, there too with soak.png (RSS and FDs over time, matplotlib)."""
+with GREENH2_SOAK_REPORT=<dir>, there too with soak.png (RSS and FDs over time, matplotlib).
+The report names the seed of the random actions; GREENH2_SOAK_SEED=<seed> replays them."""
 import json
 import os
 import random
@@ -74,27 +75,30 @@ def _act(cluster, rng, log):
 def test_chaos_soak_loses_nothing(cluster, tmp_path):
     stop = threading.Event()
     tally = load.Tally()
+    seed = os.environ.get("GREENH2_SOAK_SEED") or str(random.randrange(10**9))  # replays actions
     threads = load.start(cluster.port, stop, tally)
-    rng = random.Random(os.environ.get("GREENH2_SOAK_SEED"))
-    actions = []
-    deadline = time.monotonic() + SECONDS
-    while time.monotonic() < deadline:
-        time.sleep(min(rng.uniform(0.5, 1.5) * CHAOS_EVERY, max(0.0, deadline - time.monotonic())))
-        if time.monotonic() < deadline - 1.0:
-            _act(cluster, rng, actions)
-    # settle: every backend has its 2 workers again and HAProxy sees them all UP
-    for srv in cluster.backends:
-        load_wait(lambda s=srv: len(cluster.workers(s)) == 2, "2 workers per backend")
-    load_wait(lambda: all(r["status"] == "UP" for r in cluster.servers().values()), "all UP")
-    stop.set()
-    for t in threads:
-        t.join(60)
+    try:
+        rng = random.Random(seed)
+        actions = []
+        deadline = time.monotonic() + SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(min(rng.uniform(0.5, 1.5) * CHAOS_EVERY, max(0.0, deadline - time.monotonic())))
+            if time.monotonic() < deadline - 1.0:
+                _act(cluster, rng, actions)
+        # settle: every backend has its 2 workers again and HAProxy sees them all UP
+        for srv in cluster.backends:
+            load_wait(lambda s=srv: len(cluster.workers(s)) == 2, "2 workers per backend")
+        load_wait(lambda: all(r["status"] == "UP" for r in cluster.servers().values()), "all UP")
+    finally:  # the clients stop whatever happened (they would spin on a dead cluster)
+        stop.set()
+        for t in threads:
+            t.join(60)
     start_fds = cluster.start_fds
     end_fds = [cluster.master_fds(s) for s in cluster.backends]
     alive = [s.alive() for s in cluster.backends]
     codes = [s.terminate(signal.SIGTERM, timeout=30) if s.alive() else None for s in cluster.backends]
 
-    report = dict(tally.report(), seconds=SECONDS, actions=actions, start_master_fds=start_fds,
+    report = dict(tally.report(), seconds=SECONDS, seed=seed, actions=actions, start_master_fds=start_fds,
                   end_master_fds=end_fds, exit_codes=codes, bad_exits=cluster.bad_exits,
                   health_check_failures=cluster.check_failures(), samples=cluster.samples)
     _write_report(report, tmp_path)
