@@ -8,12 +8,13 @@ import logging
 import random
 import signal
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 import gevent
 from gevent.event import Event
-from gevent.pool import Pool
+from gevent.pool import Group, Pool
 from gevent.server import StreamServer
 
 from greenh2 import observe
@@ -172,12 +173,18 @@ class Server:
         if self.on_draining is not None:
             self.on_draining()
         self._drain_delay()
+        late = Group()
         for server in self.servers:
+            server.stop_accepting()
+            _accept_queued(server, self.handler, late)
             server.close()
         self.handler.shutdown()
-        if not self.pool.join(timeout=timeout):
+        deadline = time.monotonic() + timeout
+        late.join(timeout=timeout)
+        if not self.pool.join(timeout=max(0.0, deadline - time.monotonic())):
             log.warning("graceful timeout (%.0fs): closing %d connections", timeout, len(self.pool))
             self.pool.kill(timeout=2)
+        late.kill(timeout=2)
 
     def _drain_delay(self) -> None:
         """drain_delay: keep accepting and serving while health checks see 503, so a balancer
@@ -187,6 +194,25 @@ class Server:
             return
         log.info("draining: health checks answer 503; closing listeners in %.1fs", delay)
         self._hurry.wait(delay)
+
+
+def _accept_queued(server: StreamServer, handler: ConnectionHandler, late: Group) -> None:
+    """Serve what already sits in the listening socket's accept queue before closing it: when
+    the last descriptor of a listener closes, Linux resets every queued connection
+    (inet_csk_listen_stop), and a balancer has usually sent its request on it already, so a
+    strict retry-on conn-failure loses it (issue 16's 19 lost of 97k around backend stops).
+    Outside the connection cap: these were admitted by the kernel, not by us."""
+    if server.socket is None:
+        return
+    server.socket.setblocking(False)
+    while True:
+        try:
+            accepted = server.do_read()  # gevent's accept: None once the queue is empty
+        except OSError:
+            return
+        if accepted is None:
+            return
+        late.spawn(handler.handle, *accepted)
 
 
 def serve(app: Callable[..., Any], **options: Any) -> None:

@@ -222,3 +222,27 @@ def test_sigterm_two_step_goaway_serves_requests_already_sent(start_server):
     c.read_events(until=lambda c: c.goaway.last_stream_id == late, timeout=5)
     c.close()
     assert srv.wait(10) == 0, srv.stderr_text()[-3000:]
+
+
+def test_sigterm_serves_connections_still_in_the_accept_queue(start_server):
+    """A connection the kernel has accepted but the server has not (here: the pool is full) is
+    served on a graceful stop, not reset by closing the listener (issue 16: a balancer with
+    strict retry-on conn-failure lost the requests it had sent on such connections)."""
+    srv = start_server(["--graceful-timeout", "10", "--worker-connections", "1",
+                        "--no-shed-connections"])
+    busy = http1.connect(srv.port)
+    busy.sendall(b"GET /sleep?s=1.5&note=busy HTTP/1.1\r\nHost: x\r\n\r\n")
+    wait_stderr(srv, "apps: in /sleep busy")  # the one connection slot is taken
+    queued = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    queued.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+    queued.settimeout(0.5)
+    with pytest.raises(socket.timeout):  # not accepted yet: nobody reads it
+        queued.recv(1)
+    srv.send_signal(signal.SIGTERM)
+    queued.settimeout(10)
+    resp = http1.read_response(http1.Reader(queued))
+    assert resp.status == 200, resp
+    assert http1.read_response(http1.Reader(busy)).status == 200
+    assert srv.wait(15) == 0, srv.stderr_text()[-3000:]
+    busy.close()
+    queued.close()
