@@ -1,6 +1,6 @@
 """The soak's cluster: three greenh2 backends (``--workers 2``, each its own runtime dir)
 behind HAProxy in HTTP mode, with the deploy/haproxy recipe's retry policy (retry on connection
-failure and empty response only, redispatch, 3 retries) and health checks on --health-path; the
+failure only, as issue 16 ran it, redispatch, 3 retries) and health checks on --health-path; the
 restart of one backend on its port; a sampler of RSS and open FDs of every greenh2 process
 (psutil, once a second)."""
 import collections
@@ -38,7 +38,7 @@ defaults
     timeout http-request 10s
     timeout http-keep-alive 60s
     retries 3
-    retry-on conn-failure empty-response
+    retry-on conn-failure
     option redispatch 1
 frontend soak
     bind 127.0.0.1:{port}

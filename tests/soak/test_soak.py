@@ -4,7 +4,7 @@ GREENH2_SOAK_SECONDS=600 is the 10-minute run) while every ~2 s a random backend
 graceful action: SIGHUP (replace the workers), SIGUSR1 (reopen logs), SIGTERM to one worker
 (the master starts another) or a backend restart (SIGTERM, then a new one on the same port).
 Graceful means nothing may be lost: every request gets a 2xx (HAProxy retries connection
-failures and empty responses, on another server), every WebSocket close is 1001 or 1000 (HAProxy
+failures only, on another server), every WebSocket close is 1001 or 1000 (HAProxy
 carries them to the backends as RFC 8441 streams over h2), every backend exits 0 on SIGTERM
 and is alive at the end, no master leaks FDs.
 
