@@ -28,13 +28,18 @@ BIN = os.path.dirname(sys.executable)  # the benchmark venv's bin/ (not resolved
 ArgvBuilder = Callable[[str, int, CertPair | None], list | None]
 
 
+def _target(app: str) -> str:
+    """`hello` -> benchmarks.apps:hello; a full `module:attr` (benchmarks.flask_json:app) as is."""
+    return app if ":" in app else f"benchmarks.apps:{app}"
+
+
 def _gunicorn(app: str, port: int, cert: CertPair | None) -> list:
     argv = [os.path.join(BIN, "gunicorn"), "-k", "gevent", "-w", "1", "-b", f"127.0.0.1:{port}",
             "--http-protocols", "h2,h1", "--log-level", "warning", "--worker-connections", "20000"]
     if cert:
         return argv + ["--certfile", cert.certfile, "--keyfile", cert.keyfile,
-                       f"benchmarks.apps:{app}"]
-    return argv + ["--http2-cleartext", "prior-knowledge", f"benchmarks.apps:{app}"]
+                       _target(app)]
+    return argv + ["--http2-cleartext", "prior-knowledge", _target(app)]
 
 
 def _hypercorn(app: str, port: int, cert: CertPair | None) -> list:
@@ -42,7 +47,7 @@ def _hypercorn(app: str, port: int, cert: CertPair | None) -> list:
             "--log-level", "warning"]
     if cert:
         argv += ["--certfile", cert.certfile, "--keyfile", cert.keyfile]
-    return argv + [f"wsgi:benchmarks.apps:{app}"]
+    return argv + ["wsgi:" + _target(app)]
 
 
 def _granian(app: str, port: int, cert: CertPair | None) -> list:
@@ -53,7 +58,7 @@ def _granian(app: str, port: int, cert: CertPair | None) -> list:
                  "--ssl-keyfile", cert.keyfile]
     else:
         argv += ["--http", "2"]  # cleartext "auto" would speak HTTP/1.1 only
-    return argv + [f"benchmarks.apps:{app}"]
+    return argv + [_target(app)]
 
 
 def _greenh2(app: str, port: int, cert: CertPair | None, extra: tuple = ()) -> list:
@@ -61,7 +66,7 @@ def _greenh2(app: str, port: int, cert: CertPair | None, extra: tuple = ()) -> l
             "--log-level", "warning", *extra]
     if cert:
         argv += ["--certfile", cert.certfile, "--keyfile", cert.keyfile]
-    return argv + [f"benchmarks.apps:{app}"]
+    return argv + [_target(app)]
 
 
 def _greenh2_threads(app: str, port: int, cert: CertPair | None) -> list:
