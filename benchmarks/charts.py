@@ -20,7 +20,8 @@ from benchmarks.scenarios import BY_KEY
 from benchmarks.servers import SERVERS
 
 COLORS = {"gunicorn": "#999999", "hypercorn": "#c49c3c", "granian": "#4c72b0",
-          "greenh2": "#2ca02c", "greenh2-threads": "#98df8a"}
+          "greenh2": "#2ca02c", "greenh2-threads": "#98df8a",
+          "greenh2-alt": "#d62728"}
 
 
 def throughput(results: dict, servers: list, path: str) -> str | None:

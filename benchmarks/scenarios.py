@@ -55,7 +55,7 @@ SCENARIOS: list = [
              "benchmarks.flask_json:app"),
     Scenario("burst", "start-up burst: -c 100 -m 100 -n 10000 on SSE (3 events 1 s apart), TLS",
              "sse_burst", clients=100, streams=100, requests=10000, timed=False,
-             metric="burst", timeout=120.0, servers=("greenh2", "granian")),
+             metric="burst", timeout=120.0, servers=("greenh2", "greenh2-alt", "granian")),
 ]
 # Scenarios whose load is the same as M1's, for the --threads target (issue 12).
 THREADS_SERVER = "greenh2-threads"
