@@ -100,6 +100,13 @@ def sse(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
     return _events(count, interval)
 
 
+def sse_burst(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+    """Issue 18's start-up burst: 3 SSE events 1 s apart (ideal stream time 2.0 s)."""
+    start_response("200 OK", [("Content-Type", "text/event-stream"),
+                              ("Cache-Control", "no-cache")])
+    return _events(3, 1.0)
+
+
 _HASH_INPUT = b"\x5a" * (8 << 20)
 
 
@@ -132,4 +139,4 @@ def django_dbwait(environ: Environ, start_response: StartResponse) -> Iterable[b
     return _django[0](environ, start_response)
 
 
-APPS = {"django_dbwait": django_dbwait, "hashwork": hashwork, "hello": hello, "sleep50": sleep50, "download": download, "upload": upload, "sse": sse}
+APPS = {"django_dbwait": django_dbwait, "hashwork": hashwork, "hello": hello, "sleep50": sleep50, "download": download, "upload": upload, "sse": sse, "sse_burst": sse_burst}

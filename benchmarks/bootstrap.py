@@ -18,7 +18,7 @@ REPO = os.path.dirname(HERE)
 VENV = os.path.join(HERE, ".venv")
 VENV_PY = os.path.join(VENV, "bin", "python")
 PEERS = ["gunicorn[gevent,http2]", "hypercorn[uvloop]", "granian", "psutil", "cryptography",
-         "h2", "hpack", "matplotlib", "py-spy",
+         "h2", "hpack", "matplotlib", "py-spy", "flask",
          "django>=5.2,<6", "psycopg[binary,pool]>=3.2"]  # scenario D1 (examples/django)
 MARKER = os.path.join(VENV, ".bench-peers")
 GREENH2_MARKER = os.path.join(VENV, ".bench-greenh2")

@@ -20,7 +20,8 @@ from benchmarks.scenarios import BY_KEY
 from benchmarks.servers import SERVERS
 
 COLORS = {"gunicorn": "#999999", "hypercorn": "#c49c3c", "granian": "#4c72b0",
-          "greenh2": "#2ca02c", "greenh2-threads": "#98df8a"}
+          "greenh2": "#2ca02c", "greenh2-threads": "#98df8a",
+          "greenh2-alt": "#d62728"}
 
 
 def throughput(results: dict, servers: list, path: str) -> str | None:
@@ -38,7 +39,10 @@ def throughput(results: dict, servers: list, path: str) -> str | None:
                       rotation=30, ha="right", fontsize=8)
         metric = BY_KEY[key].metric
         ax.set_title(f"{key}: {BY_KEY[key].title[:38]}", fontsize=9)
-        ax.set_ylabel(metric + (" (lower is better)" if metric == "wall s" else ""), fontsize=8)
+        if metric == "burst":
+            metric = "slowest stream, s"
+        ax.set_ylabel(metric + (" (lower is better)" if metric in ("wall s", "slowest stream, s")
+                                else ""), fontsize=8)
         for i, v in enumerate(values):
             ax.text(i, v, f"{v:,.3g}" if v < 100 else f"{v:,.0f}", ha="center", va="bottom",
                     fontsize=7)
@@ -120,10 +124,11 @@ def m7_gaps(per_server: dict, path: str) -> str | None:
     return path
 
 
-def draw_all(results: dict, servers: list, latency_dir: str, out_dir: str) -> list:
-    """Every chart the results allow; the paths written."""
-    written = [throughput(results, servers, os.path.join(out_dir, "chart-throughput.png")),
-               latency(latency_dir, [k for k in ("M1", "M2", "M3") if k in results], servers,
-                       os.path.join(out_dir, "chart-latency.png")),
-               m7_gaps(results.get("M7") or {}, os.path.join(out_dir, "chart-m7-gaps.png"))]
+def draw_all(results: dict, servers: list, latency_dir: str, out_dir: str,
+             prefix: str = "chart") -> list:
+    """Every chart the results allow; the paths written (`prefix`-throughput.png, ...)."""
+    keys = [k for k in ("M1", "M2", "M3", "flask-json") if k in results]
+    written = [throughput(results, servers, os.path.join(out_dir, f"{prefix}-throughput.png")),
+               latency(latency_dir, keys, servers, os.path.join(out_dir, f"{prefix}-latency.png")),
+               m7_gaps(results.get("M7") or {}, os.path.join(out_dir, f"{prefix}-m7-gaps.png"))]
     return [p for p in written if p]

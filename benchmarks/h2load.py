@@ -36,6 +36,7 @@ class H2LoadResult:
     req_max_s: float = 0.0
     req_mean_s: float = 0.0
     ttfb_mean_s: float = 0.0
+    ttfb_max_s: float = 0.0  # h2load's "time to 1st byte" is per connection: the slowest one
     note: str = ""
     argv: list = field(default_factory=list)
 
@@ -85,7 +86,8 @@ def parse(text: str, h1: bool = False) -> H2LoadResult:
                                                   _seconds(g[4], g[5]))
     m = re.search(r"time to 1st byte:\s+" + _TIME + r"\s+" + _TIME + r"\s+" + _TIME, text)
     if m:
-        r.ttfb_mean_s = _seconds(m.group(5), m.group(6))
+        r.ttfb_max_s, r.ttfb_mean_s = (_seconds(m.group(3), m.group(4)),
+                                       _seconds(m.group(5), m.group(6)))
     if h1 and r.done and not r.succeeded and r.status_2xx + r.status_other == 0:
         r.succeeded, r.failed, r.status_2xx = r.done, max(0, r.failed - r.done), r.done
         r.note = "h2load read no HTTP/1 status (empty reason phrase): 'done' taken as 2xx"

@@ -52,7 +52,7 @@ def _fmt_value(metric: str, v: float | None) -> str:
         return f"{v:,.0f} req/s"
     if metric == "MiB/s":
         return f"{v:,.1f} MiB/s"
-    if metric == "wall s":
+    if metric in ("wall s", "burst"):
         return f"{v:.3f} s"
     return f"{v:.0f} ms"
 
@@ -70,6 +70,9 @@ def _cell(key: str, row: dict | None, base: dict | None) -> str:
     if metric == "sse":
         text = (f"{row.get('completed', 0):,}/{row.get('streams', 0):,} done, "
                 f"gap p99 {_fmt_value('sse', row.get('gap_p99_ms'))}")
+    elif metric == "burst":
+        text = (f"{row.get('succeeded', 0):,} done, first byte max {_ms(row.get('ttfb_max_s'))}, "
+                f"slowest stream {_ms(row.get('value'))}")
     else:
         text = _fmt_value(metric, row.get("value"))
         r = ratio(key, row, base)
@@ -84,7 +87,7 @@ def ratio(key: str, row: dict | None, base: dict | None) -> float | None:
     """How many times better than gunicorn (for wall time: gunicorn's time / this time)."""
     if not row or not base or row.get("value") is None or not base.get("value"):
         return None
-    if BY_KEY[key].metric == "sse":
+    if BY_KEY[key].metric in ("sse", "burst"):
         return None
     if BY_KEY[key].metric == "wall s":
         return base["value"] / row["value"] if row["value"] else None
@@ -163,7 +166,7 @@ def targets_table(results: dict) -> str:
         ok, text = target(key, per, None)
         lower = BY_KEY[key].metric == "wall s"
         xb = ratio(key, row, per.get(BASELINE))
-        xg = None if BY_KEY[key].metric == "sse" else _vs(row, per.get("granian"), lower)
+        xg = None if BY_KEY[key].metric in ("sse", "burst") else _vs(row, per.get("granian"), lower)
         value = _cell(key, row, None) if row else "-"
         out.append(f"| {key} | {value} | {'-' if xb is None else f'{xb:.2f}x'} | "
                    f"{'-' if xg is None else f'{xg * 100:.0f} %'} | {text} | "

@@ -22,10 +22,11 @@ class Scenario:
     requests: int | None = None  # fixed-count run (None: fixed duration)
     timed: bool = True  # h2load -D run (duration from the mode)
     upload: bool = False  # h2load -d <1 MiB file>
-    metric: str = "req/s"  # req/s | MiB/s | wall s | sse
+    metric: str = "req/s"  # req/s | MiB/s | wall s | sse | burst
     ready_path: str = "/"
     timeout: float = 60.0
     database: bool = False  # needs examples/django's PostgreSQL (benchmarks/django_db.py)
+    servers: tuple = ()  # the only servers it runs (empty: all selected)
 
 
 # Ordered as the report shows them. M3/M3b/M7 are fixed-work runs, the rest fixed-duration.
@@ -49,6 +50,12 @@ SCENARIOS: list = [
     Scenario("D1", "Django + PostgreSQL, 50 ms in the database, h2c, -c 10 -m 100 -n 1000",
              "django_dbwait", tls=False, clients=10, streams=100, requests=1000, timed=False,
              timeout=120.0, database=True),
+    # Issue 18's named scenarios.
+    Scenario("flask-json", "Flask JSON API (jsonify of 20 items), TLS, -c 50 -m 10",
+             "benchmarks.flask_json:app"),
+    Scenario("burst", "start-up burst: -c 100 -m 100 -n 10000 on SSE (3 events 1 s apart), TLS",
+             "sse_burst", clients=100, streams=100, requests=10000, timed=False,
+             metric="burst", timeout=120.0, servers=("greenh2", "greenh2-alt", "granian")),
 ]
 # Scenarios whose load is the same as M1's, for the --threads target (issue 12).
 THREADS_SERVER = "greenh2-threads"
@@ -120,6 +127,13 @@ def target(key: str, per_server: dict, ceiling: float | None = None) -> tuple:
         ok = (row.get("completed") == row.get("streams") and p99 is not None and p99 < 250
               and first is not None and first < 1000 and row.get("rss_mib", 1e9) < 200)
         return ok, "all complete, gap p99<250 ms, first-event p99<1 s, RSS<200 MiB"
+    if key == "flask-json":  # issue 18
+        return judge([None if x_base is None else x_base >= 2.0,
+                      None if x_gran is None else x_gran >= 1.0], ">=2x gunicorn, >=1x Granian")
+    if key == "burst":  # issue 18: value = the slowest stream (ideal 2.0 s)
+        ok = (row.get("succeeded") == 10000 and row.get("ttfb_max_s") is not None
+              and row["ttfb_max_s"] <= 1.5 and row["value"] <= 3.5)
+        return ok, "10,000 done, first byte <= 1.5 s, slowest stream <= 3.5 s"
     if key == "D1":  # issue 17: every request answered, and the waits overlap
         return judge([not row.get("errors"), None if x_base is None else x_base >= 1.0],
                      "no errors, >=1x gunicorn")

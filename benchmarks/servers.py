@@ -23,9 +23,17 @@ from benchmarks.certs import CertPair
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)  # the benchmark venv's bin/ (not resolved on purpose)
+# Another tree's greenh2 package (a checkout or `git archive BRANCH greenh2 | tar -x -C DIR`),
+# benchmarked as server "greenh2-alt" in the same interleaved run as this checkout's greenh2.
+ALT_TREE = os.environ.get("BENCH_ALT_TREE", "")
 
 # (app, port, cert or None for cleartext) -> argv, or None when the server cannot do it.
 ArgvBuilder = Callable[[str, int, CertPair | None], list | None]
+
+
+def _target(app: str) -> str:
+    """`hello` -> benchmarks.apps:hello; a full `module:attr` (benchmarks.flask_json:app) as is."""
+    return app if ":" in app else f"benchmarks.apps:{app}"
 
 
 def _gunicorn(app: str, port: int, cert: CertPair | None) -> list:
@@ -33,8 +41,8 @@ def _gunicorn(app: str, port: int, cert: CertPair | None) -> list:
             "--http-protocols", "h2,h1", "--log-level", "warning", "--worker-connections", "20000"]
     if cert:
         return argv + ["--certfile", cert.certfile, "--keyfile", cert.keyfile,
-                       f"benchmarks.apps:{app}"]
-    return argv + ["--http2-cleartext", "prior-knowledge", f"benchmarks.apps:{app}"]
+                       _target(app)]
+    return argv + ["--http2-cleartext", "prior-knowledge", _target(app)]
 
 
 def _hypercorn(app: str, port: int, cert: CertPair | None) -> list:
@@ -42,7 +50,7 @@ def _hypercorn(app: str, port: int, cert: CertPair | None) -> list:
             "--log-level", "warning"]
     if cert:
         argv += ["--certfile", cert.certfile, "--keyfile", cert.keyfile]
-    return argv + [f"wsgi:benchmarks.apps:{app}"]
+    return argv + ["wsgi:" + _target(app)]
 
 
 def _granian(app: str, port: int, cert: CertPair | None) -> list:
@@ -53,7 +61,7 @@ def _granian(app: str, port: int, cert: CertPair | None) -> list:
                  "--ssl-keyfile", cert.keyfile]
     else:
         argv += ["--http", "2"]  # cleartext "auto" would speak HTTP/1.1 only
-    return argv + [f"benchmarks.apps:{app}"]
+    return argv + [_target(app)]
 
 
 def _greenh2(app: str, port: int, cert: CertPair | None, extra: tuple = ()) -> list:
@@ -61,7 +69,7 @@ def _greenh2(app: str, port: int, cert: CertPair | None, extra: tuple = ()) -> l
             "--log-level", "warning", *extra]
     if cert:
         argv += ["--certfile", cert.certfile, "--keyfile", cert.keyfile]
-    return argv + [f"benchmarks.apps:{app}"]
+    return argv + [_target(app)]
 
 
 def _greenh2_threads(app: str, port: int, cert: CertPair | None) -> list:
@@ -75,6 +83,7 @@ class ServerDef:
     argv: ArgvBuilder
     package: str  # distribution whose version the report shows
     only: tuple = ()  # scenario keys it runs (empty: all)
+    tree: str = ""  # run greenh2 from this tree's greenh2/ instead of this checkout's
 
 
 SERVERS: dict = {s.name: s for s in [
@@ -85,6 +94,9 @@ SERVERS: dict = {s.name: s for s in [
     ServerDef("greenh2-threads", "greenh2 --threads 8", _greenh2_threads, "greenh2",
               only=("M1", "M8")),
 ]}
+if ALT_TREE:
+    SERVERS["greenh2-alt"] = ServerDef("greenh2-alt", f"greenh2 ({os.path.basename(ALT_TREE)})",
+                                       _greenh2, "greenh2", tree=os.path.abspath(ALT_TREE))
 BASELINE = "gunicorn"
 
 
@@ -220,6 +232,20 @@ def _tcp_open(port: int) -> bool:
         return False
 
 
+def _pythonpath(definition: ServerDef, scratch: str) -> str:
+    """REPO, or for a server with a `tree`: a directory holding only a `greenh2` symlink to that
+    tree's package, then REPO (so greenh2 comes from the tree, benchmarks from this checkout)."""
+    if not definition.tree:
+        return REPO
+    shim = os.path.join(scratch, f"pythonpath-{definition.name}")
+    os.makedirs(shim, exist_ok=True)
+    link = os.path.join(shim, "greenh2")
+    if os.path.islink(link):
+        os.unlink(link)
+    os.symlink(os.path.join(definition.tree, "greenh2"), link)
+    return f"{shim}{os.pathsep}{REPO}"
+
+
 def start(definition: ServerDef, app: str, cert: CertPair | None, log_path: str,
           ready_path: str = "/", ready_check: Callable[[str], str | None] | None = None,
           timeout: float = 30.0, extra_env: dict | None = None) -> Running | None:
@@ -234,8 +260,9 @@ def start(definition: ServerDef, app: str, cert: CertPair | None, log_path: str,
     if argv is None:
         return None
     url = f"{'https' if cert else 'http'}://127.0.0.1:{port}"
-    env = dict(os.environ, PYTHONPATH=REPO, PYTHONUNBUFFERED="1", **(extra_env or {}))
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    env = dict(os.environ, PYTHONPATH=_pythonpath(definition, os.path.dirname(log_path)),
+               PYTHONUNBUFFERED="1", **(extra_env or {}))
     with open(log_path, "wb") as log:
         log.write(("$ " + " ".join(argv) + "\n").encode())
         log.flush()
