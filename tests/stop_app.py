@@ -7,9 +7,14 @@ status in the trailers (https://github.com/grpc/grpc/blob/master/doc/PROTOCOL-HT
 
   /test.Echo/Echo    gRPC: the request message back (raw bytes, no protobuf)
   /test.Echo/Sleep   gRPC: sleeps float(message) seconds, answers b"slept <s>"
+  /test.Echo/Hold    gRPC: like /hold, the message is the gate path; answers b"released"
   /sleep?s=S         plain HTTP: sleeps S seconds, answers "slept S"
+  /hold?gate=PATH    plain HTTP: waits until the file PATH exists (at most 30 s), answers
+                     "released": a test holds requests in flight for as long as it needs, even
+                     on a machine so loaded that a fixed sleep could end before it looks
   /inflight          how many sleeps are running now (tests wait for it instead of sleeping)
 """
+import os
 import struct
 import threading
 import time
@@ -44,6 +49,19 @@ def _sleep(seconds):
     return b"slept %g" % seconds
 
 
+def _hold(gate):
+    with _lock:
+        _inflight[0] += 1
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        with _lock:
+            _inflight[0] -= 1
+    return b"released"
+
+
 def _grpc(environ, start_response, method):
     messages = _messages(environ["wsgi.input"].read())
     status, reply = "0", b""
@@ -51,6 +69,8 @@ def _grpc(environ, start_response, method):
         reply = messages[0]
     elif method == "Sleep" and messages:
         reply = _sleep(float(messages[0]))
+    elif method == "Hold" and messages:
+        reply = _hold(messages[0].decode())
     else:
         status = "12"  # UNIMPLEMENTED
     start_response("200 OK", [("Content-Type", "application/grpc")])
@@ -65,6 +85,8 @@ def app(environ, start_response):
     if path == "/sleep":
         seconds = float(parse_qs(environ.get("QUERY_STRING", "")).get("s", ["1"])[0])
         body = _sleep(seconds)
+    elif path == "/hold":
+        body = _hold(parse_qs(environ.get("QUERY_STRING", ""))["gate"][0])
     elif path == "/inflight":
         with _lock:
             body = b"%d" % _inflight[0]

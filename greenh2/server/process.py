@@ -169,6 +169,8 @@ class Server:
     def graceful_stop(self, timeout: float | None = None) -> None:
         """Stop accepting, GOAWAY everyone, wait for in-flight requests, then force-close."""
         timeout = self.config.graceful_timeout if timeout is None else timeout
+        log.info("graceful stop: %d connections open, up to %.0fs for requests in flight",
+                 len(self.pool), timeout)
         STATE.start_draining()  # from here the health path answers 503
         if self.on_draining is not None:
             self.on_draining()

@@ -17,7 +17,6 @@ from support.tools import nghttp, require
 pytestmark = pytest.mark.timeout(60)
 APP = "stop_app:app"
 N = 5
-SLEEP = 2.0
 
 
 def wait_inflight(port, n, timeout=15.0):
@@ -29,6 +28,15 @@ def wait_inflight(port, n, timeout=15.0):
             return
         assert time.monotonic() < deadline, "only %d of %d requests in flight" % (seen, n)
         time.sleep(0.02)
+
+
+def stop_then_release(srv, gate):
+    """SIGTERM, and once the server says it is stopping, let the held requests finish: they are
+    in flight when the stop begins however loaded the machine is (a fixed sleep could end first)."""
+    srv.send_signal(signal.SIGTERM)
+    assert srv.wait_for_stderr("graceful stop", timeout=15), srv.stderr_text()[-3000:]
+    time.sleep(0.2)  # the stop's GOAWAY/PING decisions are made while the requests still run
+    gate.touch()
 
 
 def in_threads(n, call):
@@ -46,54 +54,57 @@ def in_threads(n, call):
     return threads, results
 
 
-def test_httpx_requests_in_flight_on_one_connection_all_succeed(start_server):
+def test_httpx_requests_in_flight_on_one_connection_all_succeed(start_server, tmp_path):
     httpx = pytest.importorskip("httpx")
     srv = start_server(["--graceful-timeout", "20"], app=APP)
     url = "http://127.0.0.1:%d" % srv.port
+    gate = tmp_path / "gate"
     with httpx.Client(http1=False, http2=True, timeout=30) as client:
         assert client.get(url + "/").http_version == "HTTP/2"  # one connection, then 5 streams
-        threads, results = in_threads(N, lambda i: client.get(url + "/sleep?s=%g" % SLEEP))
+        threads, results = in_threads(N, lambda i: client.get(url + "/hold?gate=%s" % gate))
         wait_inflight(srv.port, N)
-        srv.send_signal(signal.SIGTERM)
+        stop_then_release(srv, gate)
         for t in threads:
             t.join(30)
     ok = [r for r in results.values() if not isinstance(r, Exception) and r.status_code == 200
-          and r.http_version == "HTTP/2" and r.content == b"slept %g" % SLEEP]
+          and r.http_version == "HTTP/2" and r.content == b"released"]
     assert len(ok) == N, "%d of %d survived the stop: %r" % (len(ok), N, results)
     assert srv.wait(15) == 0, srv.stderr_text()[-3000:]
 
 
-def test_grpcio_unary_calls_in_flight_all_succeed(start_server):
+def test_grpcio_unary_calls_in_flight_all_succeed(start_server, tmp_path):
     grpc = pytest.importorskip("grpc")
     srv = start_server(["--graceful-timeout", "20"], app=APP)
     channel = grpc.insecure_channel("127.0.0.1:%d" % srv.port, options=[("grpc.enable_http_proxy", 0)])
     try:
         assert channel.unary_unary("/test.Echo/Echo")(b"ping", timeout=10) == b"ping"
-        sleep = channel.unary_unary("/test.Echo/Sleep")
-        threads, results = in_threads(N, lambda i: sleep(b"%g" % SLEEP, timeout=30))
+        hold = channel.unary_unary("/test.Echo/Hold")
+        gate = tmp_path / "gate"
+        threads, results = in_threads(N, lambda i: hold(str(gate).encode(), timeout=30))
         wait_inflight(srv.port, N)
-        srv.send_signal(signal.SIGTERM)
+        stop_then_release(srv, gate)
         for t in threads:
             t.join(30)
     finally:
         channel.close()
-    assert list(results.values()) == [b"slept %g" % SLEEP] * N, results
+    assert list(results.values()) == [b"released"] * N, results
     assert srv.wait(15) == 0, srv.stderr_text()[-3000:]
 
 
-def test_nghttp_streams_in_flight_all_served(start_server):
+def test_nghttp_streams_in_flight_all_served(start_server, tmp_path):
     require("nghttp")
     srv = start_server(["--graceful-timeout", "20"], app=APP)
-    urls = ["http://127.0.0.1:%d/sleep?s=%g&i=%d" % (srv.port, SLEEP, i) for i in range(N)]
+    gate = tmp_path / "gate"
+    urls = ["http://127.0.0.1:%d/hold?gate=%s&i=%d" % (srv.port, gate, i) for i in range(N)]
     box = {}
     t = threading.Thread(target=lambda: box.setdefault("res", nghttp(["-n", "-s"] + urls, 30)))
     t.start()
     wait_inflight(srv.port, N)
-    srv.send_signal(signal.SIGTERM)
+    stop_then_release(srv, gate)
     t.join(30)
     res = box["res"]
-    rows = re.findall(r"^\s*\d+\s+\S+\s+\S+\s+\S+\s+(\d{3})\s+\d+\s+(/sleep\S*)$", res.stdout, re.M)
-    assert res.returncode == 0 and sorted(rows) == sorted(("200", u[u.index("/sleep"):]) for u in urls), \
+    rows = re.findall(r"^\s*\d+\s+\S+\s+\S+\s+\S+\s+(\d{3})\s+\d+\s+(/hold\S*)$", res.stdout, re.M)
+    assert res.returncode == 0 and sorted(rows) == sorted(("200", u[u.index("/hold"):]) for u in urls), \
         res.stdout + res.stderr
     assert srv.wait(15) == 0, srv.stderr_text()[-3000:]
 
@@ -116,14 +127,19 @@ def goaways(c):
     return [e.last_stream_id for e in c.events if type(e).__name__ == "ConnectionTerminated"]
 
 
-def test_busy_connection_gets_goaway_only_after_its_streams_ended_ping_first(start_server):
+def test_busy_connection_gets_goaway_only_after_its_streams_ended_ping_first(start_server, tmp_path):
     srv = start_server(["--graceful-timeout", "20"], app=APP)
     c = H2Client("127.0.0.1", srv.port)
-    slow = c.get("/sleep?s=1.5")
+    gate = tmp_path / "gate"
+    slow = c.get("/hold?gate=%s" % gate)
     wait_inflight(srv.port, 1)
     srv.send_signal(signal.SIGTERM)
+    assert srv.wait_for_stderr("graceful stop", timeout=15), srv.stderr_text()[-3000:]
     c.read_events(timeout=0.3, raise_on_timeout=False)
+    assert c.goaway is None, "GOAWAY while a stream was in flight: %r" % c.frames
     late = c.get("/sleep?s=0.2")  # opened during the wait: served (the client was told nothing)
+    c.read_events(until=lambda c: c.streams[late].done, timeout=10)
+    gate.touch()
     assert [r.status for r in c.wait_streams([slow, late], timeout=10)] == [200, 200]
     assert c.goaway is None, "GOAWAY before the streams in flight finished: %r" % c.frames
     c.read_events(until=lambda c: c.closed, timeout=10)
