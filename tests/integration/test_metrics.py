@@ -154,6 +154,10 @@ def test_limit_trips_http1_slowloris_and_pool(start_server):
     # first idle connection below fill the pool: a second worker_connections trip)
     wait_for(lambda: ctl_json(["-s", srv.control_path, "stats"])["live"]["connections"] == 0,
              what="an empty connection pool")
+    # counted from here: above, one curl's connection may still be lingering in the pool (1 s
+    # at most, reading what the peer still sends) when the next connects, a legitimate trip
+    # on a loaded machine
+    pool_before = scrape(url)
     idle = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(2)]
     try:
         idle[0].sendall(b"GET / HTTP/1.1\r\n")  # never finished
@@ -167,7 +171,7 @@ def test_limit_trips_http1_slowloris_and_pool(start_server):
     assert delta(before, after, "greenh2_limit_trips_total", limit="request_line") == 1
     assert delta(before, after, "greenh2_limit_trips_total", limit="request_fields") == 2
     assert delta(before, after, "greenh2_limit_trips_total", limit="slowloris") == 2
-    assert delta(before, after, "greenh2_limit_trips_total", limit="worker_connections") == 1
+    assert delta(pool_before, after, "greenh2_limit_trips_total", limit="worker_connections") == 1
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
