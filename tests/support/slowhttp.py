@@ -33,23 +33,24 @@ class Canary:
     failures: list[str] = field(default_factory=list)
 
     def run(self, duration: float) -> None:
-        procs: list[subprocess.Popen[str]] = []
-        t_end = time.monotonic() + duration
-        next_at = time.monotonic()
+        procs: list[tuple[float, subprocess.Popen[str]]] = []
+        t0 = time.monotonic()
+        t_end = t0 + duration
+        next_at = t0
         while time.monotonic() < t_end:
-            procs.append(subprocess.Popen(
+            procs.append((round(time.monotonic() - t0, 1), subprocess.Popen(
                 ["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "--max-time",
                  str(self.limit), self.url], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                text=True))
+                text=True)))
             self.sent += 1
             next_at += self.every
             time.sleep(max(0.0, next_at - time.monotonic()))
-        for p in procs:
+        for at, p in procs:
             out, _ = p.communicate(timeout=self.limit + 10)
             if out.strip() == "200":
                 self.ok += 1
-            else:
-                self.failures.append(out.strip() or f"exit {p.returncode}")
+            else:  # what curl saw ('000': no answer within the limit) and when it asked
+                self.failures.append(f"{out.strip() or f'exit {p.returncode}'} at {at}s")
 
     @property
     def ratio(self) -> float:
