@@ -23,11 +23,13 @@ ENV_PREFIX = "GREENH2_"
 
 def _opt(default: Any, help: str, *, short: str | None = None, metavar: str | None = None,
          choices: tuple[str, ...] | None = None, bounds: tuple[float, float] | None = None,
-         cli: bool = True) -> Any:
+         cli: bool = True, aliases: tuple[str, ...] = ()) -> Any:
     """A Config field with its help text; `short` is an extra CLI spelling like ``-b``;
-    `bounds` is the inclusive (low, high) range a number must fall in."""
+    `aliases` are gunicorn's spellings of the same flag where ours differ (``--access-logfile``),
+    so a gunicorn command line carries over; `bounds` is the inclusive (low, high) range a
+    number must fall in."""
     meta = {"help": help, "short": short, "metavar": metavar, "choices": choices, "bounds": bounds,
-            "cli": cli}
+            "cli": cli, "aliases": aliases}
     if isinstance(default, (list, tuple)):
         return field(default=tuple(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -81,7 +83,7 @@ class Config:
     graceful_timeout: float = _opt(30.0, "Seconds in-flight requests get to finish on shutdown",
                                    bounds=(0, 86400))
     keepalive: float = _opt(60.0, "Seconds an idle connection is kept open",
-                            bounds=(0, 86400))
+                            bounds=(0, 86400), aliases=("--keep-alive",))
     handshake_timeout: float = _opt(10.0, "Seconds for the TLS handshake plus the HTTP/2 preface or "
                                     "first HTTP/1.1 request headers (slowloris)",
                                     bounds=(0.01, 3600))
@@ -115,10 +117,13 @@ class Config:
                                     bounds=(0, 2**63))
     log_level: str = _opt("info", "Logging threshold",
                           choices=("debug", "info", "warning", "error", "critical"))
-    access_log: str = _opt("", "Access log file ('-' for stderr; empty: off)")
+    access_log: str = _opt("", "Access log file ('-' for stderr; empty: off)",
+                           aliases=("--access-logfile",))
     access_log_format: str = _opt('%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" '
-                                  '%(H)s', "Access log line, gunicorn atoms")
-    error_log: str = _opt("-", "Error log file ('-' for stderr)")
+                                  '%(H)s', "Access log line, gunicorn atoms",
+                                  aliases=("--access-logformat",))
+    error_log: str = _opt("-", "Error log file ('-' for stderr)",
+                          aliases=("--error-logfile", "--log-file"))
     monkey_patch: bool = _opt(True, "gevent.monkey.patch_all() before importing the app (turn off "
                               "for apps that patch themselves)")
     forwarded_allow_ips: str = _opt("127.0.0.1,::1", "Peers whose X-Forwarded-* headers are trusted "

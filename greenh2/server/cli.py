@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         meta = f.metadata
         if not meta["cli"]:
             continue
-        flags = [f"--{name.replace('_', '-')}"] + ([meta["short"]] if meta["short"] else [])
+        flags = [f"--{name.replace('_', '-')}", *meta["aliases"]] + ([meta["short"]] if meta["short"] else [])
         kwargs: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "help": _help(f)}
         kind = str(f.type)
         if kind == "bool":

@@ -118,3 +118,21 @@ def test_help_mentions_defaults():
     text = build_parser().format_help()
     assert "--max-concurrent-streams" in text and "--no-h2c-upgrade" in text
     assert isinstance(action_for(build_parser(), "h2c_upgrade"), argparse.BooleanOptionalAction)
+
+
+def test_gunicorn_spellings_of_log_and_keepalive_flags_carry_over(clean_env):
+    # a gunicorn command line's flags mean the same here (README: Coming from gunicorn)
+    config = parse_config(["--access-logfile", "-", "--access-logformat", "%(h)s %(r)s",
+                           "--error-logfile", "/tmp/e.log", "--keep-alive", "5", "app:app"])
+    assert (config.access_log, config.access_log_format, config.error_log, config.keepalive) == \
+        ("-", "%(h)s %(r)s", "/tmp/e.log", 5.0)
+    assert parse_config(["--log-file", "/tmp/l.log", "app:app"]).error_log == "/tmp/l.log"
+    assert parse_config(["--access-log", "a.log", "app:app"]).access_log == "a.log"  # our own
+
+
+def test_gunicorn_spellings_are_listed_in_help(capsys, clean_env):
+    with pytest.raises(SystemExit):
+        parse_config(["--help"])
+    out = capsys.readouterr().out
+    assert "--access-log ACCESS_LOG, --access-logfile ACCESS_LOG" in out
+    assert "--keep-alive" in out and "--error-logfile" in out
