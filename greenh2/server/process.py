@@ -24,7 +24,10 @@ from greenh2.server.connection import ConnectionHandler
 from greenh2.wsgi.dispatch import Dispatcher
 
 log = logging.getLogger("greenh2")
-RECHECK_INTERVAL = 0.5  # seconds between looks for a connection to shed while accepting pauses
+# seconds between looks for a connection to shed while accepting pauses at the cap: a slow
+# reader becomes sheddable LAG_MIN after its wait began, not on a freed slot, so this is how
+# late a waiting client can be admitted after a victim appears (a scan of the pool per look)
+RECHECK_INTERVAL = 0.1
 
 
 def build_handler(config: Config, app: Callable[..., Any], **hooks: Any) -> ConnectionHandler:

@@ -17,7 +17,7 @@ import pytest
 from support.certs import make_self_signed
 from support.server import subprocess_env
 from support.tools import curl, h2load, require
-from support.wait import wait_connections
+from support.wait import wait_connections, wait_for
 
 from .conftest import DEPLOY, REPO, free_port, need, wait_port
 
@@ -60,6 +60,8 @@ class Cluster:
         self.haproxy = background(["haproxy", "-db", "-f", os.path.join(RECIPE, "haproxy.cfg")],
                                   "haproxy", env=self.env, cwd=str(self.tmp))
         wait_port(self.https_port)
+        # HAProxy may bind its frontend before its runtime socket exists (seen on a loaded machine)
+        wait_for(lambda: self.runtime("show info"), 15, "HAProxy's runtime socket")
         # readiness (not behaviour): generous, three interpreters start on a loaded machine
         self.wait_status(lambda rows: all(r["status"] == "UP" for r in rows.values()), "all UP", 30)
 
