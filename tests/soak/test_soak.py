@@ -1,5 +1,5 @@
 """Chaos soak (issue 16 part 5): three greenh2 backends (--workers 2) behind HAProxy take
-HTTP/1.1, h2c and WebSocket load for $GREENH2_SOAK_SECONDS (45 by default: the CI smoke;
+HTTP/1.1, h2c and WebSocket load for $GREENH2_SOAK_SECONDS (60 by default: the CI smoke;
 GREENH2_SOAK_SECONDS=600 is the 10-minute run) while every ~2 s a random backend gets a random
 graceful action: SIGHUP (replace the workers), SIGUSR1 (reopen logs), SIGTERM to one worker
 (the master starts another) or a backend restart (SIGTERM, then a new one on the same port).
@@ -25,7 +25,7 @@ from support.wait import wait_for
 from . import load
 from .cluster import Cluster
 
-SECONDS = float(os.environ.get("GREENH2_SOAK_SECONDS", "45"))
+SECONDS = float(os.environ.get("GREENH2_SOAK_SECONDS", "60"))
 CHAOS_EVERY = 2.0
 FD_SLACK = 20
 ACTIONS = ("SIGHUP", "SIGUSR1", "worker SIGTERM", "backend restart")
