@@ -48,9 +48,11 @@ class Tally:
         with self.lock:
             self.ok[kind] += n
 
-    def bad(self, kind, rid, reason):
+    def bad(self, kind, rid, reason, at=None):
+        """A loss, seen now or at monotonic time `at` (when an h2 stream ended, for instance)."""
+        t = time.time() if at is None else time.time() - (time.monotonic() - at)
         with self.lock:
-            self.lost.append({"t": round(time.time(), 3), "kind": kind, "id": rid, "reason": reason[:300]})
+            self.lost.append({"t": round(t, 3), "kind": kind, "id": rid, "reason": reason[:300]})
 
     def closed(self, kind, code):
         with self.lock:
@@ -126,14 +128,14 @@ def h2c(name, port, stop, tally):
                 if st is not None and st.ended and st.status is not None and 200 <= st.status < 300:
                     tally.good("h2c")
                 else:
-                    tally.bad("h2c", rid, "%r %r" % (exc, st))
+                    tally.bad("h2c", rid, "%r %r" % (exc, st), at=st.ended_at if st else None)
             client = None
             continue
         for st in streams:
             if st.ended and st.status is not None and 200 <= st.status < 300:
                 tally.good("h2c")
             else:
-                tally.bad("h2c", rids[st.stream_id], repr(st))
+                tally.bad("h2c", rids[st.stream_id], repr(st), at=st.ended_at)
     if client is not None:
         client.close()
 
@@ -214,7 +216,8 @@ def sse_h2c(name, port, stop, tally):
             if st is not None and st.ended and st.status == 200 and _sse_complete(st.data):
                 tally.good("sse-h2c")
             else:
-                tally.bad("sse-h2c", rid, "%r %r events %r" % (err, st, sse_events(st.data) if st else None))
+                tally.bad("sse-h2c", rid, "%r %r events %r" % (err, st, sse_events(st.data) if st else None),
+                          at=st.ended_at if st else None)
         if err is not None:
             client = None
     if client is not None:
