@@ -35,7 +35,7 @@ import os
 import re
 
 WINDOW = 2.0  # seconds after a kill in which a client sees what it lost
-SILENT_WINDOW = 0.5  # the same, for a loss with no trace and no HAProxy log line
+SILENT_WINDOW = 1.0  # the same, for a loss with no trace and no HAProxy log line
 UNTRACED_CAP = 6  # per kill: items no app got (load.H2_STREAMS)
 STALE = 1.0  # seconds: a response the app finished this long before the kill was not in flight
 
@@ -85,6 +85,8 @@ def server_of(backend):
 
 def _why_not(loss, kill, traced, logged):
     """None if `kill` explains `loss`, else why not."""
+    if loss["id"] is None:
+        return "not a request (a client failed)"
     if not 0 <= loss["t"] - kill["t"] <= WINDOW:
         return "seen %.2f s after the kill" % (loss["t"] - kill["t"])
     pids = {pid for _, pid, _ in traced}

@@ -18,11 +18,13 @@ import collections
 import http.client
 import threading
 import time
+import traceback
 
 from support.h2raw import H2Client
 from support.ws_h2 import H2WebSocket
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
+from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection
 
 H2_STREAMS = 6  # streams in flight per h2 round
@@ -52,7 +54,7 @@ class Tally:
         """A loss, seen now or at monotonic time `at` (when an h2 stream ended, for instance)."""
         t = time.time() if at is None else time.time() - (time.monotonic() - at)
         with self.lock:
-            self.lost.append({"t": round(t, 3), "kind": kind, "id": rid, "reason": reason[:300]})
+            self.lost.append({"t": round(t, 3), "kind": kind, "id": rid, "reason": reason[-1500:]})
 
     def closed(self, kind, code):
         with self.lock:
@@ -302,7 +304,9 @@ def _echo_h2(ws, rid, stop, tally):
     try:
         while not stop.is_set():
             n += 1
-            ws.send(str(n))
+            if ws.ws.state is ConnectionState.OPEN:
+                ws.send(str(n))
+            # else a Close came in the same read as the last echo: recv() returns it next
             got = ws.recv(timeout=30)
             if isinstance(got, CloseConnection):
                 code = int(got.code)
@@ -334,11 +338,20 @@ CLIENTS = (  # (name prefix, client, how many)
 )
 
 
+def _guarded(target, name, port, stop, tally):
+    """A client that dies of an exception of its own is a loss no kill excuses (id None)."""
+    try:
+        target(name, port, stop, tally)
+    except Exception:
+        tally.bad("client " + name, None, traceback.format_exc())
+        raise
+
+
 def start(port, stop, tally, clients=CLIENTS):
     threads = []
     for prefix, target, count in clients:
         for k in range(count):
-            threads.append(threading.Thread(target=target, args=("%s%d" % (prefix, k), port, stop, tally),
+            threads.append(threading.Thread(target=_guarded, args=(target, "%s%d" % (prefix, k), port, stop, tally),
                                             daemon=True))
     for t in threads:
         t.start()

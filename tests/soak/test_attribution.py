@@ -76,8 +76,13 @@ def test_more_untraced_than_one_burst_is_reported():
 
 
 def test_untraced_and_unlogged_only_right_after_the_kill():
-    v = _verdict([_loss("a", t=1000.3), _loss("b", t=1001.0)], {}, [])
+    v = _verdict([_loss("a", t=1000.3), _loss("b", t=1001.5)], {}, [])
     assert [e["id"] for e in v["excused"]] == ["a"] and "no trace" in v["unexcused"][0]["why"][0]
+
+
+def test_a_client_that_failed_is_never_excused():
+    v = _verdict([{"t": 1000.01, "kind": "client ws20", "id": None, "reason": "Traceback ..."}], {}, [])
+    assert not v["excused"] and "a client failed" in v["unexcused"][0]["why"][0]
 
 
 def test_without_a_kill_nothing_is_excused():
