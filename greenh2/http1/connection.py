@@ -187,6 +187,8 @@ class H1Connection:
         body = BodyReader(self, req)
         sink = H1Sink(self, req)
         self.websocket = ws
+        if self.closing:  # the first request of a connection the stop still serves: 1001 once accepted
+            ws.going_away()
         try:
             self.handler(req.head, self.conninfo, body.pull, ws.wrap_sink(sink))
             ws.finish()

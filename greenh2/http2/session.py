@@ -279,7 +279,9 @@ class H2Session:
         stream.ended = ended
         self.streams[stream_id] = stream
         if offer is not None:
-            self.websockets[stream_id] = open_websocket(stream, head, offer, self.config)
+            websocket = self.websockets[stream_id] = open_websocket(stream, head, offer, self.config)
+            if self.stopping:  # opened before the client saw our GOAWAY (drain.py): 1001 once accepted
+                websocket.going_away()
         self.live += 1
         self.activity.enter(BUSY, time.monotonic())
         observe.OBSERVER.stream_opened()

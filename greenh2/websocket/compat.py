@@ -74,6 +74,7 @@ class PipeSocket:
         self.head = bytearray()  # the handshake response, until its blank line
         self.accepted = False
         self.going = False  # graceful stop: our 1001 Close went out, nothing more is sent
+        self.stopping = False  # graceful stop began (before the handshake, too)
         self.closed = Event()  # simple-websocket closed its socket (its thread has ended)
         self.inbox = b""
         self.lock = Semaphore()
@@ -110,6 +111,8 @@ class PipeSocket:
         self.accepted = True
         if rest:  # frames written together with the head
             self.pipe.send(rest)
+        if self.stopping:  # the stop began before the handshake: the 1001 follows it
+            gevent.spawn(self._send_going_away)
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -147,7 +150,9 @@ class PipeSocket:
     def going_away(self) -> None:
         """Graceful stop (RFC 6455 §7.4.1): a 1001 Close in simple-websocket's place, written
         between its frames; the peer's Close reply ends simple-websocket's receive loop, so
-        the app sees the close, not an error. Never blocks the caller."""
+        the app sees the close, not an error. Never blocks the caller; before the handshake
+        response, the 1001 follows it (`_handshake`)."""
+        self.stopping = True
         if self.accepted and not self.going and not self.closed.is_set():
             gevent.spawn(self._send_going_away)
 

@@ -8,6 +8,7 @@ with its extension answer, the frames as DATA, and the connection must carry on.
 """
 import json
 import signal
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -249,3 +250,23 @@ def test_graceful_stop_closes_flask_sock_websockets_with_1001(start_server, cert
     text = server.stderr_text()
     assert text.count("route saw close 1001") == 2, text[-3000:]
     assert "Traceback" not in text, text[-3000:]
+
+
+def test_flask_sock_websocket_opened_after_the_stop_began_gets_1001(start_server):
+    """The first request of a connection accepted before the stop is still served; when it is a
+    flask-sock WebSocket, the 1001 follows simple-websocket's handshake (compat.PipeSocket)
+    rather than the WebSocket living on until graceful_timeout."""
+    server = start_server(["--graceful-timeout", "10"], app=APP, start_timeout=30)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    time.sleep(0.2)  # accepted (or queued: a stop serves the accept queue too)
+    started = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    assert server.wait_for_stderr(r"graceful stop", timeout=10)
+    with ws_connect(f"ws://127.0.0.1:{server.port}/sock/until-closed", sock=sock,
+                    open_timeout=5) as ws:
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+        assert ws.close_code == 1001
+    assert server.wait(10) == 0, server.stderr_text()[-3000:]
+    assert time.monotonic() - started < 5.0
+    assert "route saw close 1001" in server.stderr_text()

@@ -1,5 +1,6 @@
 """The soak report's chart (GREENH2_SOAK_REPORT runs only; needs matplotlib): RSS and open FDs
-of every greenh2 process over time, masters bold, actions as ticks along the bottom."""
+of every greenh2 process over time, masters bold, actions as ticks along the bottom (worker
+SIGKILLs taller)."""
 
 
 def chart(report, path):
@@ -27,13 +28,18 @@ def chart(report, path):
         ax_rss.plot(t, [r["rss"] / 2**20 for r in rows], label=label, **style)
         ax_fds.plot(t, [r["fds"] for r in rows], **style)
     for a in report["actions"]:
-        ax_fds.axvline(a["t"], ymax=0.04, color=colors[a["backend"] % 3], lw=0.8)
+        kill = "SIGKILL" in a["action"]
+        ax_fds.axvline(a["t"], ymax=0.08 if kill else 0.04, color=colors[a["backend"] % 3],
+                       lw=1.6 if kill else 0.8)
     ax_rss.set_ylabel("RSS (MiB)")
     ax_fds.set_ylabel("open FDs")
-    ax_fds.set_xlabel("seconds (ticks: chaos actions, by backend colour)")
+    ax_fds.set_xlabel("seconds (ticks: chaos actions, by backend colour; tall: worker SIGKILL)")
     ax_rss.legend(loc="upper left", fontsize=8)
-    ax_rss.set_title("greenh2 chaos soak: %d requests, %d lost, WebSocket closes %s"
-                     % (report["requests"], report["lost"], report["ws_closes"]))
+    ax_rss.set_title("greenh2 chaos soak, %d s: %d requests/streams/WebSockets, %d lost, %d excused by "
+                     "%d worker SIGKILLs;\nWebSocket closes %s" % (
+                         report["seconds"], report["requests"], report["lost"],
+                         report["excused_by_sigkill"], len(report["kills"]), report["ws_closes"]),
+                     fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

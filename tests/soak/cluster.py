@@ -31,6 +31,10 @@ defaults
     mode http
     log global
     option httplog
+    # httplog's fields plus, for the SIGKILL attribution (test_soak.py): the accept time as
+    # epoch s.ms, Th/Ti (so the request's own start is accept + Th + Ti; on a keep-alive
+    # connection the accept time is the end of the previous request) and the log time in ms
+    log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{{+Q}}r soak:%Ts.%ms/%Th/%Ti/%[date(0,ms)]"
     timeout connect 2s
     timeout client 60s
     timeout server 60s
@@ -66,6 +70,8 @@ class Cluster:
         self._sampling = threading.Event()
         self._sampler = None
         self.t0 = time.monotonic()
+        self.trace_dir = tmp / "trace"  # soak_app's per-worker request traces
+        self.trace_dir.mkdir(exist_ok=True)
 
     # -- lifecycle -----------------------------------------------------------
     def start(self):
@@ -90,9 +96,9 @@ class Cluster:
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
 
-    @staticmethod
-    def _backend(port):
-        return ServerProcess(["-b", "127.0.0.1:%d" % port] + GREENH2_ARGS + [APP]).start()
+    def _backend(self, port):
+        env = {"SOAK_TRACE_DIR": str(self.trace_dir)}
+        return ServerProcess(["-b", "127.0.0.1:%d" % port] + GREENH2_ARGS + [APP], env=env).start()
 
     def restart(self, i):
         """Stop backend i with SIGTERM (graceful; its exit code is returned) and start a new

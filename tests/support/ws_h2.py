@@ -102,6 +102,8 @@ class H2WebSocket:
             st = self.result
             if st.done and len(st.data) == self._fed:
                 raise ConnectionError(f"stream ended: reset={st.reset} ended={st.ended}")
+            if self.client.closed and len(st.data) == self._fed:  # read_events would return at once
+                raise ConnectionError("connection closed by the peer")
             size = len(st.data)
             self.client.read_events(until=lambda c, st=st, size=size: len(st.data) > size or st.done,
                                     timeout=left, raise_on_timeout=False)

@@ -3,6 +3,7 @@ connections): SIGTERM closes every one with 1001 Going Away, each app receive lo
 normally, and the process exits well within graceful_timeout."""
 import contextlib
 import signal
+import socket
 import time
 import urllib.request
 
@@ -97,3 +98,51 @@ def test_sighup_reload_with_workers_closes_with_1001(start_server):
         ws.send("b")
         assert ws.recv(timeout=5) == "b"
     assert "Traceback" not in srv.stderr_text()
+
+
+# A WebSocket that opens after the graceful stop began: the server still serves what a client
+# sends before it is told to go (the GOAWAY of a busy h2 connection waits, http2/drain.py; the
+# first request of a connection accepted before the stop is answered), so such a WebSocket is
+# accepted too, and must get its 1001 like the others rather than live on until
+# graceful_timeout and end without a close frame (the soak saw RST_STREAM(CANCEL) through
+# HAProxy, which keeps sending new RFC 8441 streams on the draining connection).
+LATE_GRACE = 10.0
+
+
+def test_websocket_opened_on_a_draining_h2_connection_gets_1001(start_server):
+    srv = start_server(["--graceful-timeout", str(LATE_GRACE)], app="soak.soak_app:app")
+    with H2Client("127.0.0.1", srv.port) as client:
+        busy = client.get("/sleep?s=3&note=busy")  # keeps the connection's GOAWAY deferred
+        assert srv.wait_for_stderr(r"apps: in /sleep busy", timeout=10)
+        started = time.monotonic()
+        srv.send_signal(signal.SIGTERM)
+        assert srv.wait_for_stderr(r"graceful stop", timeout=10)
+        assert client.goaway is None
+        ws = H2WebSocket(client, "/echo")
+        assert ws.wait_response().status == 200
+        event = ws.recv(timeout=LATE_GRACE / 2)
+        assert isinstance(event, CloseConnection) and event.code == 1001, event
+        ws.send_raw(ws.ws.send(event.response()))
+        assert client.wait_stream(busy, timeout=LATE_GRACE).status == 200
+        client.read_events(until=lambda c: c.closed, timeout=LATE_GRACE)
+        # END_STREAM, not a reset at the graceful deadline (a RST_STREAM(NO_ERROR) after it only
+        # says the server wants no more of our side, RFC 9113 §8.1)
+        assert ws.result.ended and ws.result.reset in (None, 0), ws.result
+    assert srv.wait(LATE_GRACE) == 0
+    assert time.monotonic() - started < LATE_GRACE / 2
+    assert "graceful timeout" not in srv.stderr_text()
+
+
+def test_websocket_upgrade_as_first_request_after_the_stop_gets_1001(start_server):
+    srv = start_server(["--graceful-timeout", str(LATE_GRACE)], app="websocket_apps:app")
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    time.sleep(0.2)  # accepted (or in the accept queue, which a stop serves too)
+    started = time.monotonic()
+    srv.send_signal(signal.SIGTERM)
+    assert srv.wait_for_stderr(r"graceful stop", timeout=10)
+    with connect(f"ws://127.0.0.1:{srv.port}/echo", sock=sock, ping_interval=None,
+                 close_timeout=5) as ws:
+        assert _expect_1001(ws, timeout=LATE_GRACE / 2) == 1001
+    assert srv.wait(LATE_GRACE) == 0
+    assert time.monotonic() - started < LATE_GRACE / 2
+    assert "graceful timeout" not in srv.stderr_text()
