@@ -35,14 +35,16 @@ def _cpu(pid: int) -> float:
 
 
 def burst(srv: ServerProcess, scheme: str, options: dict, waves: int, clients: int) -> tuple:
-    """(answered, total, wall seconds, server CPU seconds) of one burst."""
+    """(answered, total, wall seconds, server CPU seconds, client CPU seconds) of one burst;
+    the clients are this process's threads."""
     url = f"{scheme}://127.0.0.1:{srv.port}"
-    cpu0, t0, ok = _cpu(srv.proc.pid), time.monotonic(), 0
+    cpu0, own0, t0, ok = _cpu(srv.proc.pid), _cpu(os.getpid()), time.monotonic(), 0
     with ThreadPoolExecutor(clients) as pool:
         for wave in range(waves):
             numbers = range(wave * clients, (wave + 1) * clients)
             ok += sum(r == "ok" for r in pool.map(_one, [url] * clients, [options] * clients, numbers))
-    return ok, waves * clients, time.monotonic() - t0, _cpu(srv.proc.pid) - cpu0
+    return (ok, waves * clients, time.monotonic() - t0, _cpu(srv.proc.pid) - cpu0,
+            _cpu(os.getpid()) - own0)
 
 
 def main() -> None:
@@ -64,15 +66,16 @@ def main() -> None:
                 row = burst(srv, scheme, options, args.waves, args.clients)
                 seen[name].append(row)
                 print(f"{name}: {row[0]}/{row[1]} answered, {row[2]:.2f} s wall, "
-                      f"{row[3]:.2f} s server CPU", flush=True)
+                      f"{row[3]:.2f} s server CPU, {row[4]:.2f} s client CPU", flush=True)
     finally:
         tls.close()
         plain.close()
     wall = statistics.median(a[2] for a in seen["wss"]) / statistics.median(a[2] for a in seen["ws"])
     cpu = statistics.median(a[3] for a in seen["wss"]) / statistics.median(a[3] for a in seen["ws"])
+    client = statistics.median(a[4] for a in seen["wss"]) / statistics.median(a[4] for a in seen["ws"])
     lost = sum(r[1] - r[0] for rows in seen.values() for r in rows)
-    print(f"TLS / cleartext (medians of {args.rounds}): wall {wall:.2f}x, server CPU {cpu:.2f}x; "
-          f"calls lost: {lost}")
+    print(f"TLS / cleartext (medians of {args.rounds}): wall {wall:.2f}x, server CPU {cpu:.2f}x, "
+          f"client CPU {client:.2f}x; calls lost: {lost}")
 
 
 if __name__ == "__main__":
