@@ -20,6 +20,7 @@ import threading
 import time
 import traceback
 
+from h2.exceptions import StreamClosedError
 from support.h2raw import H2Client
 from support.ws_h2 import H2WebSocket
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -326,7 +327,8 @@ def _echo_h2(ws, rid, stop, tally):
         tally.good("ws-h2c")
         ws.close(1000)
         return True
-    except (OSError, ConnectionError, TimeoutError) as exc:
+    except (OSError, ConnectionError, TimeoutError, StreamClosedError) as exc:
+        # StreamClosedError: HAProxy reset the stream (its backend was killed) before our send
         tally.closed("ws-h2c", "none")
         tally.bad("ws-h2c", rid, repr(exc))
         return False
