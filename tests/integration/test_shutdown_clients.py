@@ -61,13 +61,22 @@ def test_httpx_requests_in_flight_on_one_connection_all_succeed(start_server, tm
     gate = tmp_path / "gate"
     with httpx.Client(http1=False, http2=True, timeout=30) as client:
         assert client.get(url + "/").http_version == "HTTP/2"  # one connection, then 5 streams
-        threads, results = in_threads(N, lambda i: client.get(url + "/hold?gate=%s" % gate))
-        wait_inflight(srv.port, N)
+        # One thread at a time into the app: httpcore does not lock h2's send_headers, so two
+        # threads starting requests at once can put stream 11's HEADERS on the wire before
+        # stream 9's, a connection error (RFC 9113 §5.1.1; greenh2 and nghttp2 both answer it
+        # with GOAWAY PROTOCOL_ERROR). Seen on a loaded machine; not what this test is about.
+        threads, results = [], {}
+        for i in range(N):
+            more, got = in_threads(1, lambda _: client.get(url + "/hold?gate=%s" % gate))
+            threads += more
+            results[i] = got
+            wait_inflight(srv.port, i + 1)
         stop_then_release(srv, gate)
         for t in threads:
             t.join(30)
-    ok = [r for r in results.values() if not isinstance(r, Exception) and r.status_code == 200
-          and r.http_version == "HTTP/2" and r.content == b"released"]
+    results = {i: got.get(0) for i, got in results.items()}
+    ok = [r for r in results.values() if r is not None and not isinstance(r, Exception)
+          and r.status_code == 200 and r.http_version == "HTTP/2" and r.content == b"released"]
     assert len(ok) == N, "%d of %d survived the stop: %r" % (len(ok), N, results)
     assert srv.wait(15) == 0, srv.stderr_text()[-3000:]
 
