@@ -183,8 +183,12 @@ class H2Session:
                     self._lost("client closed the connection")
                     return
         except ConnectionEnd as exc:
-            log.debug("closing HTTP/2 connection from %s: %s (%s)", self.conninfo.remote_addr,
-                     exc, exc.code.name if hasattr(exc.code, "name") else exc.code)
+            # our GOAWAY for a client's error (RFC 9113 §5.4.1) is worth an operator's line:
+            # it is what a misbehaving client library sees as "connection terminated"
+            level = logging.DEBUG if exc.code == ErrorCodes.NO_ERROR else logging.INFO
+            log.log(level, "closing HTTP/2 connection from %s: %s (GOAWAY %s)",
+                    self.conninfo.remote_addr, exc,
+                    exc.code.name if hasattr(exc.code, "name") else exc.code)
             self.wake.set()
         except (OSError, StreamGone) as exc:
             self._lost(str(exc))

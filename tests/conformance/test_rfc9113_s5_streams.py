@@ -125,6 +125,18 @@ class TestS5_1_1StreamIdentifiers:
         conn.get(3)
         conn.expect_goaway(ErrorCodes.PROTOCOL_ERROR)
 
+    def test_lower_than_previous_is_logged_for_the_operator(self, start_server):
+        """What an HTTP/2 client library that raced two requests (httpcore's threads) sees as
+        "connection terminated" is one INFO line on the server, with the reason."""
+        srv = start_server([])
+        with RawH2(srv.port) as c:
+            c.get(11)
+            c.get(9)
+            c.expect_goaway(ErrorCodes.PROTOCOL_ERROR)
+        line = srv.wait_for_stderr(r"\[INFO\] closing HTTP/2 connection from 127\.0\.0\.1: .*9 is "
+                                   r"lower than 11.*\(GOAWAY PROTOCOL_ERROR\)", timeout=10)
+        assert line, srv.stderr_text()[-2000:]
+
     def test_skipped_ids_are_closed(self, conn):
         """§5.1.1: opening stream 9 implicitly closes idle streams 1..7."""
         conn.get(9)
