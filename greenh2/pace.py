@@ -25,7 +25,12 @@ Clock = Callable[[], float]
 
 HEAD, BUSY, IDLE = "head", "busy", "idle"  # Activity.phase
 HEAD_MIN_AGE = 1.0  # a connection is shed for being in its headers only after this long
-LAG_MIN = 1.0  # seconds of waiting before a peer below the rate counts as slow for shedding
+# seconds of waiting before a peer below the rate counts as slow for shedding (only at the
+# cap): each connection an attack gets admitted becomes sheddable this long after it stops
+# reading, so it bounds how fast the cap can turn over to admit the clients queued behind
+# them (slowhttptest's slow read: a canary behind ~150 queued attackers); a legitimate client
+# is shed only if it moved under min_response_rate's bytes in all that time
+LAG_MIN = 0.5
 
 
 class Pace:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from greenh2.pace import BUSY, HEAD, HEAD_MIN_AGE, IDLE, Activity, Pace, choose_victim
+from greenh2.pace import BUSY, HEAD, HEAD_MIN_AGE, IDLE, LAG_MIN, Activity, Pace, choose_victim
 
 
 class Clock:
@@ -67,13 +67,13 @@ def test_lagging_counts_the_wait_in_progress(clock):
     pace = Pace(240, 5.0, clock, activity)
     pace.begin()
     assert activity.waiting == {pace}
-    clock.now += 0.5
+    clock.now += LAG_MIN / 2
     assert not pace.lagging(clock.now)  # too early to tell
-    clock.now += 1.0
+    clock.now += LAG_MIN
     assert pace.lagging(clock.now) and activity.lagging(clock.now)
     pace.end(10_000)
     assert activity.waiting == set()
-    assert not pace.lagging(clock.now)  # 10 kB in 1.5 s: fast enough
+    assert not pace.lagging(clock.now)  # 10 kB in 1.5 x LAG_MIN: fast enough
 
 
 def acts(clock, *specs):
