@@ -78,31 +78,40 @@ def _path(name, n):
     return ("/sleep?s=0.2&id=" if n % SLOW_EVERY == 0 else "/hello?id=") + rid, rid
 
 
-def http1(name, port, stop, tally):
+def _keepalive(name, kind, port, stop, tally, ask):
+    """One HTTP/1.1 keep-alive client until `stop`: `ask(conn, n, rid)` makes request n, judges
+    it (tally) and returns the response; a new connection when the server closed it, or after
+    a request failed in transport (a loss of that id)."""
     conn, n = None, 0
     while not stop.is_set():
         n += 1
-        path, rid = _path(name, n)
+        rid = "%s-%d" % (name, n)
         try:
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            resp.read()
-            if 200 <= resp.status < 300:
-                tally.good("http1")
-            else:
-                tally.bad("http1", rid, "status %d" % resp.status)
-            if resp.will_close:
+            if ask(conn, n, rid).will_close:
                 conn.close()
                 conn = None
         except (OSError, http.client.HTTPException) as exc:
-            tally.bad("http1", rid, repr(exc))
+            tally.bad(kind, rid, repr(exc))
             if conn is not None:
                 conn.close()
             conn = None
     if conn is not None:
         conn.close()
+
+
+def http1(name, port, stop, tally):
+    def ask(conn, n, rid):
+        conn.request("GET", _path(name, n)[0])
+        resp = conn.getresponse()
+        resp.read()
+        if 200 <= resp.status < 300:
+            tally.good("http1")
+        else:
+            tally.bad("http1", rid, "status %d" % resp.status)
+        return resp
+    _keepalive(name, "http1", port, stop, tally, ask)
 
 
 def _h2_client(client, port):
@@ -112,6 +121,11 @@ def _h2_client(client, port):
             client.close()
         client = H2Client("127.0.0.1", port, timeout=30)
     return client
+
+
+def _answered(st):
+    """A 2xx that ended with END_STREAM."""
+    return st is not None and st.ended and st.status is not None and 200 <= st.status < 300
 
 
 def h2c(name, port, stop, tally):
@@ -128,14 +142,14 @@ def h2c(name, port, stop, tally):
         except (OSError, ConnectionError, TimeoutError) as exc:
             for sid, rid in rids.items():
                 st = client.streams.get(sid) if client is not None else None
-                if st is not None and st.ended and st.status is not None and 200 <= st.status < 300:
+                if _answered(st):
                     tally.good("h2c")
                 else:
                     tally.bad("h2c", rid, "%r %r" % (exc, st), at=st.ended_at if st else None)
             client = None
             continue
         for st in streams:
-            if st.ended and st.status is not None and 200 <= st.status < 300:
+            if _answered(st):
                 tally.good("h2c")
             else:
                 tally.bad("h2c", rids[st.stream_id], repr(st), at=st.ended_at)
@@ -165,37 +179,23 @@ def _sse_complete(body):
 def sse_http1(name, port, stop, tally):
     """SSE over HTTP/1.1 keep-alive: read each stream as it arrives (read1); http.client raises
     IncompleteRead if the chunked body ends without its last chunk."""
-    conn, n = None, 0
-    while not stop.is_set():
-        n += 1
-        rid = "%s-%d" % (name, n)
-        try:
-            if conn is None:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET", _sse_path(rid), headers={"Accept": "text/event-stream"})
-            resp = conn.getresponse()
-            body = bytearray()
-            while True:
-                chunk = resp.read1(65536)
-                if not chunk:
-                    break
-                body += chunk
-            if resp.status != 200:
-                tally.bad("sse-http1", rid, "status %d" % resp.status)
-            elif not _sse_complete(body):
-                tally.bad("sse-http1", rid, "events %r" % sse_events(body))
-            else:
-                tally.good("sse-http1")
-            if resp.will_close:
-                conn.close()
-                conn = None
-        except (OSError, http.client.HTTPException) as exc:
-            tally.bad("sse-http1", rid, repr(exc))
-            if conn is not None:
-                conn.close()
-            conn = None
-    if conn is not None:
-        conn.close()
+    def ask(conn, n, rid):
+        conn.request("GET", _sse_path(rid), headers={"Accept": "text/event-stream"})
+        resp = conn.getresponse()
+        body = bytearray()
+        while True:
+            chunk = resp.read1(65536)
+            if not chunk:
+                break
+            body += chunk
+        if resp.status != 200:
+            tally.bad("sse-http1", rid, "status %d" % resp.status)
+        elif not _sse_complete(body):
+            tally.bad("sse-http1", rid, "events %r" % sse_events(body))
+        else:
+            tally.good("sse-http1")
+        return resp
+    _keepalive(name, "sse-http1", port, stop, tally, ask)
 
 
 def sse_h2c(name, port, stop, tally):
