@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 import h2.events as ev
-from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.exceptions import InvalidBodyLengthError, ProtocolError, StreamClosedError
 from h2.stream import StreamState
@@ -31,6 +30,7 @@ from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.frame import WindowUpdateFrame
 
+from greenh2.http2.receive import QuietReceive
 from greenh2.http2.request import HeaderBlockChecker
 
 _RST_STREAM = 0x3
@@ -85,9 +85,9 @@ class StrictDecoder(Decoder):
 _TRAILER_STATES = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)  # a HEADERS here is trailers
 
 
-class ServerConnection(H2Connection):
-    """h2's server connection with two changes, both so that one bad field block costs only
-    its stream (RFC 9113 §8.1.1), not the connection:
+class ServerConnection(QuietReceive):
+    """h2's server connection (without the per-frame repr: receive.py) with two changes, both
+    so that one bad field block costs only its stream (RFC 9113 §8.1.1), not the connection:
     * it tells the header checker (request.py) which block comes next: a new request (stream
       not known to h2 yet) or a trailer section; h2's own inbound validation is off
       (settings.h2_configuration) and the checker decides what is malformed;

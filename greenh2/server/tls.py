@@ -121,6 +121,17 @@ def _peer(sock: socket.socket) -> str:
     return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "unix")
 
 
+def shut_now(sock: socket.socket) -> None:
+    """End the TCP connection at once (FIN both ways), before the new connection it makes room
+    for is served: worker_connections counts connections, and the shed one's greenlet closes
+    the file descriptor on its next turn. shutdown(), not close(): a greenlet may still be
+    waiting on this descriptor, and it wakes with end-of-file instead of a reused fd."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already gone
+        pass
+
+
 def _aborted() -> ConnectionAbortedError:
     return ConnectionAbortedError("connection shed")
 
@@ -161,6 +172,7 @@ class TLSTransport:
     def abort(self) -> None:
         """The connection was shed: every later recv/sendall fails at once."""
         self.aborted = True
+        shut_now(self.sock)
 
     def recv(self, size: int) -> bytes:
         """Up to `size` bytes of plaintext; several records at once when they are there."""
@@ -279,6 +291,7 @@ class PlainTransport:
     def abort(self) -> None:
         """The connection was shed: every later recv/sendall fails at once."""
         self.aborted = True
+        shut_now(self.sock)
 
     def recv(self, size: int) -> bytes:
         if self.aborted:

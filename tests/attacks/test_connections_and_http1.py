@@ -26,9 +26,10 @@ def _accepted(srv) -> int:
 
 
 def test_connection_flood_is_capped(attack_server, good_client):
-    """--worker-connections 20: a flood of idle connections never holds more than 20 accepted
-    sockets; the accept loop waits for free slots (the backlog holds the rest) and the
-    handshake timeout frees them, so an honest client on fresh connections is still served."""
+    """--worker-connections 20: a flood of idle connections never holds more than 20 established
+    connections (a shed one gets its FIN before the one it makes room for is served); the
+    accept loop sheds or waits for free slots (the backlog holds the rest) and the handshake
+    timeout frees them, so an honest client on fresh connections is still served."""
     srv = attack_server(["--worker-connections", "20"])
     good = good_client(srv.port, per_connection=1, timeout=15)
     stop = threading.Event()
