@@ -171,6 +171,10 @@ class Config:
                         "file of the app changes (listeners stay open)")
     io_backend: str = _opt("auto", "gevent event loop (chosen before the hub exists)",
                            choices=("auto", "libev", "libuv"))
+    gc_threshold: int = _opt(10_000, "Young-generation threshold of Python's garbage collector "
+                             "in serving processes; start-up objects are frozen (gc.freeze) once "
+                             "the app is loaded (0: leave the collector as Python and the app set "
+                             "it; README: Performance)", bounds=(0, 1 << 30))
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -86,6 +86,8 @@ class GreenH2Worker(Worker):
     def setup(cls) -> None:
         """gunicorn calls this in the arbiter whenever it loads the worker class, which it does
         (Arbiter.setup) before `--preload` imports the app."""
+        from greenh2.server import gctune
+        gctune.remember()  # before --preload imports the app (only gc is imported)
         cfg = _calling_config()
         if cfg is not None and cfg.preload_app:
             _patch_arbiter_for_preload()
@@ -106,6 +108,8 @@ class GreenH2Worker(Worker):
         self.sockets: list[Any] = [gsocket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach())
                         for s in self.sockets]
         hub.reinit()
+        from greenh2.server import gctune
+        gctune.remember()  # no-op after the arbiter's (setup); before load_wsgi otherwise
         super().init_process()
 
     def init_signals(self) -> None:

@@ -16,6 +16,7 @@ from greenh2._version import __version__
 from greenh2.config import FIELDS, Config
 from greenh2.errors import AppLoadError, ConfigError
 from greenh2.ops import systemd
+from greenh2.server import gctune
 from greenh2.server.binds import address_of, open_listener, parse_bind
 
 log = logging.getLogger("greenh2")
@@ -211,6 +212,7 @@ def run_worker(config: Config, listeners: list[Any], announce: Any = None, role:
     try:
         if main_process:
             start_metrics(config, in_master=False)
+        gctune.remember()  # the collector as Python set it, before the app may change it
         app = _load(config)
         from greenh2.server.operations import ProcessOps, app_dir
         from greenh2.server.process import Server, build_handler

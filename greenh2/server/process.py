@@ -20,6 +20,7 @@ from gevent.server import StreamServer
 from greenh2 import observe
 from greenh2.config import Config
 from greenh2.observe import STATE
+from greenh2.server import gctune
 from greenh2.server.connection import ConnectionHandler
 from greenh2.wsgi.dispatch import Dispatcher
 
@@ -163,6 +164,7 @@ class Server:
     def serve_forever(self, on_ready: Callable[[], None] | None = None,
                       install_signals: bool = True) -> None:
         """Accept until `stopping` is set (signal, max_requests, or a caller), then stop gracefully."""
+        gctune.tune(self.config.gc_threshold)  # the app is loaded: its objects are start-up's
         self.start(install_signals)
         if on_ready is not None:
             on_ready()
