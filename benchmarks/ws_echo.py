@@ -77,6 +77,12 @@ TARGETS = [
     ("greenh2, HTTP/1.1", "greenh2", _greenh2, "h1"),
     ("gunicorn + gevent-websocket worker, HTTP/1.1 (baseline)", "gunicorn", _gunicorn_gws, "h1"),
 ]
+# BENCH_ALT_TREE (benchmarks/servers.py): the other tree's greenh2 on both transports, interleaved
+# with this checkout's, so WebSocket echo is in the nothing-got-slower guard too.
+ALT_TARGETS = [
+    ("greenh2-alt, HTTP/2 (RFC 8441)", "greenh2-alt", _greenh2, "h2"),
+    ("greenh2-alt, HTTP/1.1", "greenh2-alt", _greenh2, "h1"),
+]
 
 
 def ensure_packages(log_dir: str) -> None:
@@ -122,8 +128,10 @@ def run(quick: bool, reps: int, names: list, cert: CertPair, log_dir: str) -> tu
     ensure_packages(log_dir)
     load = QUICK if quick else FULL
     results: dict = {}
+    from benchmarks.servers import ALT_TREE
+    targets = TARGETS + (ALT_TARGETS if ALT_TREE else [])
     for security, pair in (("TLS", cert), ("cleartext", None)):
-        for label, server, argv, transport in TARGETS:
+        for label, server, argv, transport in targets:
             if server in names:
                 key = f"{label}, {security}"
                 log = os.path.join(log_dir, f"WS-{server}-{transport}-{security}.log")
@@ -135,7 +143,8 @@ def _run_target(key: str, server: str, argv: Any, transport: str, cert: CertPair
                 log: str, load: Load, reps: int) -> dict:
     from benchmarks import servers
 
-    definition = servers.ServerDef(server, key, argv, server)
+    tree = os.path.abspath(servers.ALT_TREE) if server == "greenh2-alt" else ""
+    definition = servers.ServerDef(server, key, argv, "greenh2" if tree else server, tree=tree)
     try:
         running = servers.start(definition, "ws", cert, log, ready_check=_ready)
     except servers.ServerError as exc:
