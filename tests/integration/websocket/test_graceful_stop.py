@@ -89,11 +89,17 @@ def test_max_requests_recycle_closes_with_1001(start_server):
 
 def test_sighup_reload_with_workers_closes_with_1001(start_server):
     srv = start_server(["--workers", "2", "--graceful-timeout", "10"], app="websocket_apps:app")
+    old = srv.wait_serving(count=2)  # the first workers' pids
     with connect(f"ws://127.0.0.1:{srv.port}/echo", ping_interval=None) as ws:
         ws.send("a")
         assert ws.recv(timeout=5) == "a"
         srv.send_signal(signal.SIGHUP)
         assert _expect_1001(ws) == 1001
+    # An old worker accepts until the new ones serve (a reload drops nothing), and a WebSocket
+    # it accepts then gets its own 1001 when it stops: the next one waits for the old workers
+    # to be gone, so it surely reaches a new worker.
+    for pid in old:
+        assert srv.wait_for_stderr(rf"\[{pid}\] \[INFO\] stopped", timeout=15), srv.stderr_text()
     with connect(f"ws://127.0.0.1:{srv.port}/echo", ping_interval=None) as ws:  # new workers
         ws.send("b")
         assert ws.recv(timeout=5) == "b"
