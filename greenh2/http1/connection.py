@@ -189,6 +189,7 @@ class H1Connection:
         self.websocket = ws
         if self.closing:  # the first request of a connection the stop still serves: 1001 once accepted
             ws.going_away()
+        log.debug("WebSocket upgrade %s from %s: app called", req.head.target, self.conninfo.remote_addr)
         try:
             self.handler(req.head, self.conninfo, body.pull, ws.wrap_sink(sink))
             ws.finish()

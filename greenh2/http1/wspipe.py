@@ -5,6 +5,7 @@ buffer) are the first bytes the pipe returns.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import gevent
@@ -13,6 +14,7 @@ from greenh2.config import Config
 from greenh2.websocket import PipeClosed, Refusal, WebSocketRequest, h1_offer, wants_websocket
 from greenh2.wsgi.environ import Headers, RequestHead
 
+log = logging.getLogger("greenh2")
 READ_SIZE = 65536
 _REASONS = {400: "Bad Request", 426: "Upgrade Required"}
 
@@ -28,6 +30,7 @@ class H1Pipe:
         lines = "".join(f"{n}: {v}\r\n" for n, v in headers)
         self.conn.transport.settimeout(self.config.send_timeout)
         self.send(f"HTTP/1.1 101 Switching Protocols\r\n{lines}\r\n".encode("latin-1"))
+        log.debug("WebSocket over HTTP/1.1: 101 sent")
 
     def recv(self, timeout: float | None) -> bytes | None:
         buf = self.conn.buf

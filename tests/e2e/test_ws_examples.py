@@ -62,7 +62,8 @@ EXAMPLES = {"examples.ws_echo:app": check_echo, "examples.websocket_chat:app": c
 
 @pytest.mark.parametrize("app", sorted(EXAMPLES))
 def test_example_with_greenh2_self_signed(start_server, app):
-    server = start_server(["--self-signed"], app=app, start_timeout=30)
+    # --log-level debug: see test_ws_flask_sock's graceful-stop test (a rare handshake timeout)
+    server = start_server(["--self-signed", "--log-level", "debug"], app=app, start_timeout=30)
     EXAMPLES[app](server.port)
     assert "Traceback" not in server.stderr_text(), server.stderr_text()[-3000:]
 

@@ -228,8 +228,11 @@ def test_simple_websocket_pings_over_http1(start_server):
 
 
 def test_graceful_stop_closes_flask_sock_websockets_with_1001(start_server, certs):
+    # --log-level debug: a rare handshake timeout here (2 of 6 loaded suite runs, never alone)
+    # is still unexplained; the log says whether the app was called and the 101 written
     server = start_server(["--certfile", certs.certfile, "--keyfile", certs.keyfile,
-                           "--graceful-timeout", "5"], app=APP, start_timeout=30)
+                           "--graceful-timeout", "5", "--log-level", "debug"], app=APP,
+                          start_timeout=30)
     with ws_connect(f"wss://127.0.0.1:{server.port}/sock/until-closed", ssl=_ssl("wss"),
                     open_timeout=5) as h1, H2Client("127.0.0.1", server.port, tls=True) as client:
         h1.send("h1 up")
