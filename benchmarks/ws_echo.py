@@ -77,8 +77,8 @@ TARGETS = [
     ("greenh2, HTTP/1.1", "greenh2", _greenh2, "h1"),
     ("gunicorn + gevent-websocket worker, HTTP/1.1 (baseline)", "gunicorn", _gunicorn_gws, "h1"),
 ]
-# BENCH_ALT_TREE (benchmarks/servers.py): the other tree's greenh2 on both transports, interleaved
-# with this checkout's, so WebSocket echo is in the nothing-got-slower guard too.
+# BENCH_ALT_TREE (benchmarks/servers.py): the other tree's greenh2 on both transports, after this
+# checkout's rows (not interleaved per repetition), so WebSocket echo is in the nothing-slower guard.
 ALT_TARGETS = [
     ("greenh2-alt, HTTP/2 (RFC 8441)", "greenh2-alt", _greenh2, "h2"),
     ("greenh2-alt, HTTP/1.1", "greenh2-alt", _greenh2, "h1"),
@@ -143,8 +143,9 @@ def _run_target(key: str, server: str, argv: Any, transport: str, cert: CertPair
                 log: str, load: Load, reps: int) -> dict:
     from benchmarks import servers
 
-    tree = os.path.abspath(servers.ALT_TREE) if server == "greenh2-alt" else ""
-    definition = servers.ServerDef(server, key, argv, "greenh2" if tree else server, tree=tree)
+    known = servers.SERVERS.get(server)  # greenh2-alt: its tree and package from servers.py
+    definition = servers.ServerDef(server, key, argv, known.package if known else server,
+                                   tree=known.tree if known else "")
     try:
         running = servers.start(definition, "ws", cert, log, ready_check=_ready)
     except servers.ServerError as exc:

@@ -43,7 +43,7 @@ def tune(threshold: int) -> bool:
     now = (gc.isenabled(), gc.get_threshold())
     if now != (_at_start or now):
         log.info("gc_threshold not applied: the app set up the garbage collector itself "
-                 "(enabled=%s, thresholds %s)", gc.isenabled(), gc.get_threshold())
+                 "(enabled=%s, thresholds %s)", *now)
         return False
     gc.collect()  # start-up garbage goes now, not into the permanent generation
     gc.freeze()
